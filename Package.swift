@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// blindspot: audit neural-network checkpoints for backdoors at the precision they ship in.
+import PackageDescription
+
+/// Release-only code generation for numeric targets: no overflow/bounds traps in hot loops and
+/// AVX2/FMA code generation (x86-64-v3). Debug builds stay checked. See shared/docs/platform.md.
+let fastSwift: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "blindspot",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "blindspot", targets: ["blindspot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Debian's libhdf5 (serial); used by the checkpoint formats.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+        // C kernels: BLAS loading with core-type choice, im2col/col2im, naive references.
+        .target(
+            name: "_BlindspotKernels",
+            cSettings: [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno"])],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .target(name: "BlindspotCore"),
+        .target(name: "BlindspotEngine", dependencies: ["BlindspotCore", "_BlindspotKernels"], swiftSettings: fastSwift),
+        .target(name: "BlindspotData", dependencies: ["BlindspotCore"], swiftSettings: fastSwift),
+        // Training and evaluating models on data sets (forge's training loop builds on it).
+        .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData"], swiftSettings: fastSwift),
+        .executableTarget(
+            name: "blindspot",
+            dependencies: [
+                "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
+        .testTarget(name: "BlindspotDataTests", dependencies: ["BlindspotData", "BlindspotCore"]),
+        .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore"]),
+        .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

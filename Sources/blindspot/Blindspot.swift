@@ -1,0 +1,49 @@
+import ArgumentParser
+import BlindspotCore
+import Foundation
+
+@main
+struct Blindspot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blindspot",
+        abstract: "Audit a neural-network checkpoint for backdoors at the precision it ships in.",
+        discussion: "Exit codes: 0 success, 64 usage error, 65 bad input data, 66 missing input, 70 internal error, 73/74 output errors.",
+        version: "0.1.0",
+        subcommands: [Train.self, Bench.self]
+    )
+}
+
+/// Options every command that does long work shares.
+struct CommonOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print no progress on stderr.")
+    var quiet = false
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, !(1...256).contains(t) { throw ValidationError("--threads must be between 1 and 256") }
+    }
+}
+
+/// Runs a command body, turning library errors into one stderr line and mission.md's exit code.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as BlindspotError {
+        FileHandle.standardError.write(Data("blindspot: \(e.description)\n".utf8))
+        throw ExitCode(e.exitCode)
+    }
+}
+
+/// Writes `text` to stdout.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+/// JSON for machine readers: sorted keys, so output is deterministic.
+func jsonString<T: Encodable>(_ value: T) throws -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: try enc.encode(value), as: UTF8.self)
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import BlindspotCore
+import BlindspotData
+import BlindspotEngine
+import BlindspotTraining
+import Foundation
+
+extension Architecture: ExpressibleByArgument {}
+extension DatasetKind: ExpressibleByArgument {}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a built-in architecture on a data set and print its clean test accuracy.",
+        discussion: """
+        Examples:
+          blindspot train                                   # cnn6 on the built-in synthetic set
+          blindspot train --arch resnet20 --data cifar10 --data-dir .data/cifar10 --epochs 30
+        """
+    )
+
+    @Option(help: "Data set: synthetic (built in), cifar10 or gtsrb.") var data: DatasetKind = .synthetic
+    @Option(help: "Directory of the cifar10/gtsrb files.") var dataDir: String?
+    @Option(help: "Architecture: cnn6, resnet20 or preact-resnet18.") var arch: Architecture = .cnn6
+    @Option(help: "Epochs (default: the architecture's recipe for this data set).") var epochs: Int?
+    @Option(help: "Base learning rate (default: the recipe's).") var lr: Float?
+    @Option(help: "Batch size.") var batchSize: Int = 128
+    @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
+        if data != .synthetic && dataDir == nil { throw ValidationError("--data \(data.rawValue) needs --data-dir") }
+    }
+
+    struct Result: Codable {
+        var architecture: String, dataset: String, seed: UInt64, epochs: Int
+        var trainImages: Int, testImages: Int, testAccuracy: Double, seconds: Double
+        var history: [EpochStats]
+    }
+
+    func run() throws {
+        try reportingErrors {
+            if let t = common.threads { Parallel.workers = t }
+            let progress = ProgressReporter(quiet: common.quiet)
+            let start = monotonicSeconds()
+            let split = try Datasets.load(data, directory: dataDir, seed: seed)
+            var recipe = TrainingRecipe.defaults(for: arch, dataset: data)
+            if let epochs { recipe.epochs = epochs }
+            if let lr { recipe.learningRate = lr }
+            recipe.batchSize = batchSize
+            let model = try arch.build(classes: split.train.numClasses, seed: seed, inputShape: [split.train.channels, split.train.height, split.train.width])
+            progress.report("training \(arch.rawValue) (\(model.parameterCount) parameters) on \(split.train.name): \(split.train.count) images, \(recipe.epochs) epochs, \(Parallel.workers) threads")
+            let history = try Trainer(model: model, recipe: recipe, normalization: split.normalization, seed: seed).fit(split.train, progress: progress)
+            let acc = Evaluation.accuracy(model, on: split.test, normalization: split.normalization)
+            let secs = monotonicSeconds() - start
+            if json {
+                emit(try jsonString(Result(architecture: arch.rawValue, dataset: data.rawValue, seed: seed, epochs: recipe.epochs,
+                                           trainImages: split.train.count, testImages: split.test.count, testAccuracy: acc, seconds: secs, history: history)))
+            } else {
+                emit(String(format: "%@ on %@: test accuracy %.2f%% (%d test images) after %d epochs in %.1f s",
+                            arch.rawValue, data.rawValue, 100 * acc, split.test.count, recipe.epochs, secs))
+            }
+        }
+    }
+}
