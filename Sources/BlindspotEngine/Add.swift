@@ -15,7 +15,8 @@ public final class Add: Layer, @unchecked Sendable {
         let y = output, per = a.sampleSize
         Parallel.forSlices(a.batch) { _, r in
             let o = r.lowerBound * per
-            for i in o..<(o + r.count * per) { y.data[i] = a.data[i] + b.data[i] }
+            let ap = a.data + o, bp = b.data + o, yp = y.data + o
+            for i in 0..<(r.count * per) { yp[i] = ap[i] + bp[i] }
         }
         return output
     }

@@ -32,7 +32,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
     private let gradInput = Tensor(shape: [0])
     /// Target number of GEMM columns per chunk: wide enough to keep BLAS efficient, narrow
     /// enough that the column buffer stays a few MB.
-    static let targetColumns = 4096
+    static let targetColumns = 1024
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .zero, bias: Bool = true) {
         self.inChannels = inChannels
@@ -84,19 +84,26 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let y = output, w = weight.value, b = bias?.value
         Parallel.forSlices(g.n) { worker, range in
             let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.chunk * g.hw)
-            let out = Workspace.shared.buffer(worker: worker, slot: 1, count: g.oc * g.chunk * g.hw)
+            let scratch = Workspace.shared.buffer(worker: worker, slot: 1, count: g.chunk > 1 ? g.oc * g.chunk * g.hw : 1)
+            let yp = y.data, wp = w.data, bp = b?.data
             var n0 = range.lowerBound
             while n0 < range.upperBound {
                 let nb = min(g.chunk, range.upperBound - n0), cols = nb * g.hw
                 for i in 0..<nb { self.im2col(x, g, image: n0 + i, col: col + i * g.hw, ld: cols) }
-                bs_sgemm(0, 0, Int32(g.oc), Int32(cols), Int32(g.k), 1, w.data, Int32(g.k), col, Int32(cols), 0, out, Int32(cols))
-                // Scatter [OC × nb·HW] into NCHW, adding the bias.
+                // One image: the GEMM writes straight into its NCHW slice. Several: into scratch,
+                // then scatter [OC × nb·HW] into NCHW.
+                let out = nb == 1 ? yp + n0 * g.oc * g.hw : scratch
+                bs_sgemm(0, 0, Int32(g.oc), Int32(cols), Int32(g.k), 1, wp, Int32(g.k), col, Int32(cols), 0, out, Int32(cols))
                 for i in 0..<nb {
                     for o in 0..<g.oc {
-                        let dst = y.data + ((n0 + i) * g.oc + o) * g.hw
+                        let dst = yp + ((n0 + i) * g.oc + o) * g.hw
                         let src = out + o * cols + i * g.hw
-                        let bv = b?.data[o] ?? 0
-                        for p in 0..<g.hw { dst[p] = src[p] + bv }
+                        let bv = bp?[o] ?? 0
+                        if nb == 1 {
+                            if bp != nil { for q in 0..<g.hw { dst[q] += bv } }
+                        } else {
+                            for q in 0..<g.hw { dst[q] = src[q] + bv }
+                        }
                     }
                 }
                 n0 += nb
@@ -114,7 +121,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let workers = min(Parallel.workers, g.n)
         Parallel.forSlices(g.n) { worker, range in
             let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.chunk * g.hw)
-            let dyc = Workspace.shared.buffer(worker: worker, slot: 1, count: g.oc * g.chunk * g.hw)
+            let dyScratch = Workspace.shared.buffer(worker: worker, slot: 1, count: g.chunk > 1 ? g.oc * g.chunk * g.hw : 1)
             let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
             let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
             dw.update(repeating: 0, count: g.oc * g.k)
@@ -123,13 +130,19 @@ public final class Conv2d: Layer, @unchecked Sendable {
             while n0 < range.upperBound {
                 let nb = min(g.chunk, range.upperBound - n0), cols = nb * g.hw
                 for i in 0..<nb { self.im2col(x, g, image: n0 + i, col: col + i * g.hw, ld: cols) }
-                // Gather dY into [OC × nb·HW]; bias gradient is its row sums.
+                // Gather dY into [OC × nb·HW] (one image: use it in place); bias gradient = row sums.
+                let dyp = dy.data
+                let dyc = nb == 1 ? dyp + n0 * g.oc * g.hw : dyScratch
                 for i in 0..<nb {
                     for o in 0..<g.oc {
-                        let src = dy.data + ((n0 + i) * g.oc + o) * g.hw
+                        let src = dyp + ((n0 + i) * g.oc + o) * g.hw
                         let dst = dyc + o * cols + i * g.hw
                         var s: Float = 0
-                        for p in 0..<g.hw { dst[p] = src[p]; s += src[p] }
+                        if nb == 1 {
+                            for q in 0..<g.hw { s += src[q] }
+                        } else {
+                            for q in 0..<g.hw { dst[q] = src[q]; s += src[q] }
+                        }
                         db[o] += s
                     }
                 }

@@ -25,7 +25,8 @@ public final class ReLU: Layer, @unchecked Sendable {
         let dx = gradInput
         Parallel.forSlices(y.batch) { _, r in
             let o = r.lowerBound * per
-            for i in o..<(o + r.count * per) { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+            let yp = y.data + o, gp = dy.data + o, dp = dx.data + o
+            for i in 0..<(r.count * per) { dp[i] = yp[i] > 0 ? gp[i] : 0 }
         }
         return [dx]
     }
