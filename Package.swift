@@ -20,6 +20,8 @@ let package = Package(
     targets: [
         // Debian's libhdf5 (serial); used by the checkpoint formats.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+        // zlib, for zip containers (NPZ, .keras).
+        .systemLibrary(name: "CZ", providers: [.apt(["zlib1g-dev"])]),
         // C kernels: BLAS loading with core-type choice, im2col/col2im, naive references.
         .target(
             name: "_BlindspotKernels",
@@ -29,18 +31,22 @@ let package = Package(
         .target(name: "BlindspotCore"),
         .target(name: "BlindspotEngine", dependencies: ["BlindspotCore", "_BlindspotKernels"], swiftSettings: fastSwift),
         .target(name: "BlindspotData", dependencies: ["BlindspotCore"], swiftSettings: fastSwift),
+        // Checkpoint formats: Keras .h5/.keras, NPZ state_dicts, our native HDF5/NPZ.
+        .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "CHDF5", "CZ"]),
         // Training and evaluating models on data sets (forge's training loop builds on it).
         .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData"], swiftSettings: fastSwift),
         .executableTarget(
             name: "blindspot",
             dependencies: [
-                "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining",
+                "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
         .testTarget(name: "BlindspotDataTests", dependencies: ["BlindspotData", "BlindspotCore"]),
         .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore"]),
+        .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
     ],
     swiftLanguageModes: [.v6]

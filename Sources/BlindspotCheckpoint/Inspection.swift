@@ -1,0 +1,72 @@
+import BlindspotEngine
+
+/// What `blindspot inspect` reports about a checkpoint (`schemas/inspect.schema.json`).
+public struct Inspection: Codable, Sendable {
+    public struct LayerRow: Codable, Sendable {
+        public var name: String
+        public var op: String
+        public var inputs: [String]
+        /// Per-sample output shape.
+        public var outputShape: [Int]
+        public var parameters: Int
+        /// Multiply–accumulates per image (conv and linear layers).
+        public var macs: Int
+        /// Element type in the file for this layer's weight (float32, float16, …).
+        public var storedAs: String?
+        /// Quantization grid the weight values lie on, if any.
+        public var grid: String?
+    }
+    public var file: String
+    public var format: String
+    public var architectureSource: String
+    public var modelName: String
+    public var inputShape: [Int]
+    public var classes: Int
+    public var classNames: [String]?
+    public var layers: [LayerRow]
+    public var totalParameters: Int
+    public var totalMACs: Int
+    public var preprocessing: Preprocessing?
+    public var outputActivation: String?
+    public var groundTruth: GroundTruth?
+    public var metadata: [String: String]
+    public var warnings: [String]
+
+    public init(_ c: Checkpoint) {
+        let m = c.model
+        var rows: [LayerRow] = []
+        for (i, n) in m.nodes.enumerated() where i > 0 {
+            var macs = 0
+            var grid: String? = nil
+            var stored: String? = nil
+            if let conv = n.layer as? Conv2d {
+                macs = m.shapes[i].reduce(1, *) * conv.inChannels * conv.kernel.h * conv.kernel.w
+                grid = StorageAnalysis.grid(of: conv.weight.value).rawValue
+                stored = c.storedTypes[conv.weight.name]
+            } else if let fc = n.layer as? Linear {
+                macs = fc.inFeatures * fc.outFeatures
+                grid = StorageAnalysis.grid(of: fc.weight.value).rawValue
+                stored = c.storedTypes[fc.weight.name]
+            } else if let bn = n.layer as? BatchNorm2d {
+                stored = c.storedTypes[bn.weight.name]
+            }
+            rows.append(LayerRow(name: n.name, op: n.layer.kind, inputs: n.inputs.map { m.nodes[$0].name }, outputShape: m.shapes[i],
+                                 parameters: n.layer.parameters.reduce(0) { $0 + $1.value.count }, macs: macs, storedAs: stored, grid: grid))
+        }
+        file = c.path
+        format = c.format.displayName
+        architectureSource = c.architectureSource
+        modelName = m.name
+        inputShape = m.inputShape
+        classes = c.classCount
+        classNames = c.classNames
+        layers = rows
+        totalParameters = m.parameterCount
+        totalMACs = rows.reduce(0) { $0 + $1.macs }
+        preprocessing = c.preprocessing
+        outputActivation = c.outputActivation
+        groundTruth = c.groundTruth
+        metadata = c.metadata
+        warnings = c.warnings
+    }
+}
