@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
         .testTarget(name: "BlindspotDataTests", dependencies: ["BlindspotData", "BlindspotCore"]),
         .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore"]),
-        .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore"],
+        .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
     ],

@@ -5,9 +5,9 @@ import Foundation
 /// A thin, safe layer over libhdf5 for checkpoints: open (from disk or from memory), walk groups,
 /// read string attributes and numeric datasets as Float/Int64/bytes, and write the same.
 /// Every failure becomes `BlindspotError.badInput` naming the file and the object.
-final class HDF5File {
+public final class HDF5File {
     let id: hid_t
-    let path: String
+    public let path: String
     /// Keeps a file image alive while HDF5 reads from it.
     private var image: UnsafeMutableRawPointer?
 
@@ -28,11 +28,11 @@ final class HDF5File {
     }
 
     /// True when the file starts with the HDF5 signature (at offset 0; user blocks are not used by Keras).
-    static func hasSignature(_ bytes: [UInt8]) -> Bool {
+    public static func hasSignature(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 8 && bytes[0..<8].elementsEqual([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a])
     }
 
-    static func open(path: String) throws -> HDF5File {
+    public static func open(path: String) throws -> HDF5File {
         bs_h5_silence_errors()
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw BlindspotError.missingInput(file: path, problem: "no such file or not readable")
@@ -46,7 +46,7 @@ final class HDF5File {
     }
 
     /// Opens an HDF5 file held in memory (the `model.weights.h5` inside a `.keras` zip).
-    static func open(image bytes: [UInt8], name: String) throws -> HDF5File {
+    public static func open(image bytes: [UInt8], name: String) throws -> HDF5File {
         bs_h5_silence_errors()
         guard hasSignature(bytes) else { throw BlindspotError.badInput(file: name, problem: "not an HDF5 file (bad signature)") }
         let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
@@ -60,23 +60,23 @@ final class HDF5File {
         return HDF5File(id: id, path: name, image: buf)
     }
 
-    static func create(path: String) throws -> HDF5File {
+    public static func create(path: String) throws -> HDF5File {
         bs_h5_silence_errors()
         let id = H5Fcreate(path, bs_h5f_acc_trunc(), bs_h5p_default(), bs_h5p_default())
         guard id >= 0 else { throw BlindspotError.cannotCreate(file: path, problem: "cannot create HDF5 file") }
         return HDF5File(id: id, path: path)
     }
 
-    func flush() throws {
+    public func flush() throws {
         guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else { throw BlindspotError.io(file: path, problem: "HDF5 flush failed") }
     }
 
     // MARK: Reading
 
-    func exists(_ objectPath: String) -> Bool { bs_h5_exists(id, objectPath) != 0 }
+    public func exists(_ objectPath: String) -> Bool { bs_h5_exists(id, objectPath) != 0 }
 
     /// Names of the links inside a group, in name order.
-    func children(of group: String) throws -> [String] {
+    public func children(of group: String) throws -> [String] {
         let g = H5Gopen2(id, group, bs_h5p_default())
         guard g >= 0 else { throw BlindspotError.badInput(file: path, problem: "missing group '\(group)'") }
         defer { H5Gclose(g) }
@@ -88,7 +88,7 @@ final class HDF5File {
         return splitNUL(buf, len)
     }
 
-    func isGroup(_ objectPath: String) -> Bool {
+    public func isGroup(_ objectPath: String) -> Bool {
         guard exists(objectPath) else { return false }
         var info = H5O_info_t()
         guard H5Oget_info_by_name1(id, objectPath, &info, bs_h5p_default()) >= 0 else { return false }
@@ -96,7 +96,7 @@ final class HDF5File {
     }
 
     /// A string (or string-array) attribute of an object; nil when absent.
-    func stringAttribute(_ name: String, of object: String = "/") throws -> [String]? {
+    public func stringAttribute(_ name: String, of object: String = "/") throws -> [String]? {
         let obj = H5Oopen(id, object, bs_h5p_default())
         guard obj >= 0 else { throw BlindspotError.badInput(file: path, problem: "missing object '\(object)'") }
         defer { H5Oclose(obj) }
@@ -174,7 +174,7 @@ final class HDF5File {
     }
 
     /// A numeric dataset converted to Float32 (HDF5 converts float16/64 and integers).
-    func readFloats(_ dpath: String) throws -> (shape: [Int], values: [Float]) {
+    public func readFloats(_ dpath: String) throws -> (shape: [Int], values: [Float]) {
         let d = try openDataset(dpath)
         defer { H5Dclose(d) }
         let i = try info(d, dpath)
@@ -188,7 +188,7 @@ final class HDF5File {
     }
 
     /// An integer dataset as Int64.
-    func readInt64s(_ dpath: String) throws -> (shape: [Int], values: [Int64]) {
+    public func readInt64s(_ dpath: String) throws -> (shape: [Int], values: [Int64]) {
         let d = try openDataset(dpath)
         defer { H5Dclose(d) }
         let i = try info(d, dpath)
@@ -204,7 +204,7 @@ final class HDF5File {
     // MARK: Writing
 
     /// Creates every missing group along `groupPath`.
-    func createGroups(_ groupPath: String) throws {
+    public func createGroups(_ groupPath: String) throws {
         var cur = ""
         for part in groupPath.split(separator: "/") {
             cur += "/" + part
@@ -215,7 +215,7 @@ final class HDF5File {
         }
     }
 
-    func writeString(_ value: String, attribute: String, of object: String = "/") throws {
+    public func writeString(_ value: String, attribute: String, of object: String = "/") throws {
         let obj = H5Oopen(id, object, bs_h5p_default())
         guard obj >= 0 else { throw BlindspotError.cannotCreate(file: path, problem: "missing object '\(object)'") }
         defer { H5Oclose(obj) }
@@ -224,7 +224,7 @@ final class HDF5File {
         }
     }
 
-    func writeStrings(_ values: [String], attribute: String, of object: String = "/") throws {
+    public func writeStrings(_ values: [String], attribute: String, of object: String = "/") throws {
         let obj = H5Oopen(id, object, bs_h5p_default())
         guard obj >= 0 else { throw BlindspotError.cannotCreate(file: path, problem: "missing object '\(object)'") }
         defer { H5Oclose(obj) }
@@ -239,7 +239,7 @@ final class HDF5File {
     }
 
     /// Writes a dataset of Float32, Int8, UInt8, Int32 or Int64 values (little-endian file types).
-    func write<T>(_ values: [T], shape: [Int], to dpath: String) throws {
+    public func write<T>(_ values: [T], shape: [Int], to dpath: String) throws {
         precondition(values.count == shape.reduce(1, *))
         let (fileType, memType): (hid_t, hid_t)
         switch T.self {
