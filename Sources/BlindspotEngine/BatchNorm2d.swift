@@ -1,3 +1,5 @@
+import _BlindspotKernels
+
 /// Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy 2015), PyTorch conventions:
 /// biased batch variance to normalise, unbiased variance into the running average, and
 /// running = (1 − momentum)·running + momentum·batch. x, y [N, C, H, W]; weight γ, bias β [C].
@@ -56,16 +58,10 @@ public final class BatchNorm2d: Layer, @unchecked Sendable {
                 if training {
                     let m = Double(n * hw)
                     var s = 0.0
-                    for i in 0..<n { let p = x.data + (i * c + ch) * hw; var t: Float = 0; for j in 0..<hw { t += p[j] }; s += Double(t) }
+                    for i in 0..<n { s += Double(bs_sum(x.data + (i * c + ch) * hw, hw)) }
                     let mu = s / m
                     var v = 0.0
-                    for i in 0..<n {
-                        let p = x.data + (i * c + ch) * hw
-                        var t: Float = 0
-                        let muf = Float(mu)
-                        for j in 0..<hw { let d = p[j] - muf; t += d * d }
-                        v += Double(t)
-                    }
+                    for i in 0..<n { v += Double(bs_sum_sq_dev(x.data + (i * c + ch) * hw, hw, Float(mu))) }
                     let varBiased = v / m
                     mean = Float(mu)
                     invStd = Float(1 / (varBiased + Double(eps)).squareRoot())
@@ -101,9 +97,8 @@ public final class BatchNorm2d: Layer, @unchecked Sendable {
                 var sdy = 0.0, sdyx = 0.0
                 for i in 0..<n {
                     let p = x.data + (i * c + ch) * hw, g = dy.data + (i * c + ch) * hw
-                    var a: Float = 0, b: Float = 0
-                    for j in 0..<hw { a += g[j]; b += g[j] * (p[j] - mu) * inv }
-                    sdy += Double(a); sdyx += Double(b)
+                    sdy += Double(bs_sum(g, hw))
+                    sdyx += Double(bs_dot_dev(g, p, hw, mu)) * Double(inv)
                 }
                 gGrad.data[ch] += Float(sdyx)
                 bGrad.data[ch] += Float(sdy)

@@ -118,6 +118,35 @@ public enum Benchmark {
                            trainGFLOPS: trainG, inferGFLOPS: inferG, trainRatioToSGEMM: trainG / sgemmGFLOPS, inferRatioToSGEMM: inferG / sgemmGFLOPS)
     }
 
+    /// Per-layer share of a training step: forward and backward milliseconds per step by node,
+    /// aggregated by layer kind, for finding where time goes (`bench --profile`).
+    public static func profile(_ arch: Architecture, classes: Int, batch: Int, threads: Int, steps: Int = 5) throws -> [(kind: String, forwardMs: Double, backwardMs: Double)] {
+        let saved = Parallel.workers
+        Parallel.workers = threads
+        defer { Parallel.workers = saved }
+        let model = try arch.build(classes: classes, seed: 1)
+        let x = Tensor(shape: [batch] + model.inputShape)
+        var rng = SeededRNG(seed: 2, stream: "bench-data")
+        for i in 0..<x.count { x.data[i] = rng.normal() }
+        let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
+        let loss = SoftmaxCrossEntropy()
+        func step() {
+            model.zeroGradients()
+            loss.compute(logits: model.forward(x, mode: .training), labels: labels)
+            model.backward(loss.gradLogits)
+        }
+        step()
+        model.startProfiling()
+        for _ in 0..<steps { step() }
+        var byKind: [String: (Double, Double)] = [:]
+        for (i, n) in model.nodes.enumerated() {
+            let kind = n.layer is Conv2d ? "conv2d \((n.layer as! Conv2d).kernel.h)x\((n.layer as! Conv2d).kernel.w)" : n.layer.kind
+            let (f, b) = byKind[kind] ?? (0, 0)
+            byKind[kind] = (f + model.profile!.forward[i], b + model.profile!.backward[i])
+        }
+        return byKind.map { ($0.key, 1000 * $0.value.0 / Double(steps), 1000 * $0.value.1 / Double(steps)) }.sorted { $0.forwardMs + $0.backwardMs > $1.forwardMs + $1.backwardMs }
+    }
+
     /// Median seconds per call of `body`, after one warm-up call, over at least 3 calls and about
     /// `repeatFor` seconds.
     static func median(repeatFor budget: Double, _ body: () -> Void) -> Double {

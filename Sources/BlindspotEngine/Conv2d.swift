@@ -15,10 +15,11 @@ public struct Padding: Sendable, Equatable, Codable {
 /// x [N, C, H, W] → y [N, OC, OH, OW], weight [OC, C, KH, KW] (PyTorch layout), bias [OC].
 /// OH = (H + top + bottom − KH) / SH + 1 (floor).
 ///
-/// Each worker takes a contiguous slice of the batch and processes it in chunks of images whose
-/// columns sit side by side (im2col), so one GEMM covers several images: [OC × K]·[K × nb·OH·OW].
-/// The GEMM runs single-threaded in OpenBLAS; the weight gradient is summed per worker and then
-/// reduced in worker order (deterministic).
+/// Each worker takes a contiguous slice of the batch. Per image, the output rows are processed in
+/// bands small enough that the band's im2col columns stay in L2 while one single-threaded GEMM
+/// [OC × K]·[K × band] writes straight into the NCHW output (leading dimension OH·OW), so there
+/// is no scatter or gather. The weight gradient is summed per worker and reduced in worker order
+/// (deterministic for a given worker count).
 public final class Conv2d: Layer, @unchecked Sendable {
     public let kind = "conv2d"
     public let inChannels: Int, outChannels: Int
@@ -30,9 +31,9 @@ public final class Conv2d: Layer, @unchecked Sendable {
 
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
-    /// Target number of GEMM columns per chunk: wide enough to keep BLAS efficient, narrow
-    /// enough that the column buffer stays a few MB.
-    static let targetColumns = 1024
+    /// Floats of im2col columns per band (384 KB): leaves most of a 1–2 MB L2 for OpenBLAS's
+    /// packed panels.
+    static let bandBudget = 96 * 1024
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .zero, bias: Bool = true) {
         self.inChannels = inChannels
@@ -60,21 +61,24 @@ public final class Conv2d: Layer, @unchecked Sendable {
     }
 
     private struct Geometry {
-        let n: Int, c: Int, h: Int, w: Int, oc: Int, oh: Int, ow: Int, k: Int, chunk: Int
+        let n: Int, c: Int, h: Int, w: Int, oc: Int, oh: Int, ow: Int, k: Int, bandRows: Int
         var hw: Int { oh * ow }
+        var bandColumns: Int { bandRows * ow }
     }
 
     private func geometry(_ x: Tensor) -> Geometry {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = outputSize(h, w)
-        let chunk = max(1, Conv2d.targetColumns / (oh * ow))
-        return Geometry(n: n, c: c, h: h, w: w, oc: outChannels, oh: oh, ow: ow, k: c * kernel.h * kernel.w, chunk: chunk)
+        let k = c * kernel.h * kernel.w
+        let rows = max(1, min(oh, Conv2d.bandBudget / max(k * ow, 1)))
+        return Geometry(n: n, c: c, h: h, w: w, oc: outChannels, oh: oh, ow: ow, k: k, bandRows: rows)
     }
 
     @inline(__always)
-    private func im2col(_ x: Tensor, _ g: Geometry, image: Int, col: UnsafeMutablePointer<Float>, ld: Int) {
-        bs_im2col(x.data + image * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w), Int32(kernel.h), Int32(kernel.w),
-                  Int32(stride.h), Int32(stride.w), Int32(padding.top), Int32(padding.left), Int32(g.oh), Int32(g.ow), col, Int32(ld))
+    private func im2col(_ image: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, col: UnsafeMutablePointer<Float>) {
+        bs_im2col(image, Int32(g.c), Int32(g.h), Int32(g.w), Int32(kernel.h), Int32(kernel.w), Int32(stride.h), Int32(stride.w),
+                  Int32(padding.top), Int32(padding.left), Int32(g.oh), Int32(g.ow), Int32(rows.lowerBound), Int32(rows.upperBound),
+                  col, Int32(rows.count * g.ow))
     }
 
     public func forward(_ inputs: [Tensor], mode: ForwardMode) -> Tensor {
@@ -83,30 +87,22 @@ public final class Conv2d: Layer, @unchecked Sendable {
         output.resize([g.n, g.oc, g.oh, g.ow])
         let y = output, w = weight.value, b = bias?.value
         Parallel.forSlices(g.n) { worker, range in
-            let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.chunk * g.hw)
-            let scratch = Workspace.shared.buffer(worker: worker, slot: 1, count: g.chunk > 1 ? g.oc * g.chunk * g.hw : 1)
-            let yp = y.data, wp = w.data, bp = b?.data
-            var n0 = range.lowerBound
-            while n0 < range.upperBound {
-                let nb = min(g.chunk, range.upperBound - n0), cols = nb * g.hw
-                for i in 0..<nb { self.im2col(x, g, image: n0 + i, col: col + i * g.hw, ld: cols) }
-                // One image: the GEMM writes straight into its NCHW slice. Several: into scratch,
-                // then scatter [OC × nb·HW] into NCHW.
-                let out = nb == 1 ? yp + n0 * g.oc * g.hw : scratch
-                bs_sgemm(0, 0, Int32(g.oc), Int32(cols), Int32(g.k), 1, wp, Int32(g.k), col, Int32(cols), 0, out, Int32(cols))
-                for i in 0..<nb {
+            let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
+            let xp = x.data, yp = y.data, wp = w.data, bp = b?.data
+            for n in range {
+                let image = xp + n * g.c * g.h * g.w, out = yp + n * g.oc * g.hw
+                for oy0 in Swift.stride(from: 0, to: g.oh, by: g.bandRows) {
+                    let rows = oy0..<min(oy0 + g.bandRows, g.oh), cols = rows.count * g.ow
+                    self.im2col(image, g, rows: rows, col: col)
+                    // y[:, band] = W [OC × K] · col [K × cols], written in place (ld = OH·OW).
+                    bs_sgemm(0, 0, Int32(g.oc), Int32(cols), Int32(g.k), 1, wp, Int32(g.k), col, Int32(cols), 0, out + oy0 * g.ow, Int32(g.hw))
+                }
+                if let bp {
                     for o in 0..<g.oc {
-                        let dst = yp + ((n0 + i) * g.oc + o) * g.hw
-                        let src = out + o * cols + i * g.hw
-                        let bv = bp?[o] ?? 0
-                        if nb == 1 {
-                            if bp != nil { for q in 0..<g.hw { dst[q] += bv } }
-                        } else {
-                            for q in 0..<g.hw { dst[q] = src[q] + bv }
-                        }
+                        let plane = out + o * g.hw, bv = bp[o]
+                        for q in 0..<g.hw { plane[q] += bv }
                     }
                 }
-                n0 += nb
             }
         }
         return output
@@ -120,46 +116,31 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let dx = gradInput, w = weight.value, hasBias = bias != nil
         let workers = min(Parallel.workers, g.n)
         Parallel.forSlices(g.n) { worker, range in
-            let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.chunk * g.hw)
-            let dyScratch = Workspace.shared.buffer(worker: worker, slot: 1, count: g.chunk > 1 ? g.oc * g.chunk * g.hw : 1)
+            let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
             let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
             let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
             dw.update(repeating: 0, count: g.oc * g.k)
             db.update(repeating: 0, count: g.oc)
-            var n0 = range.lowerBound
-            while n0 < range.upperBound {
-                let nb = min(g.chunk, range.upperBound - n0), cols = nb * g.hw
-                for i in 0..<nb { self.im2col(x, g, image: n0 + i, col: col + i * g.hw, ld: cols) }
-                // Gather dY into [OC × nb·HW] (one image: use it in place); bias gradient = row sums.
-                let dyp = dy.data
-                let dyc = nb == 1 ? dyp + n0 * g.oc * g.hw : dyScratch
-                for i in 0..<nb {
-                    for o in 0..<g.oc {
-                        let src = dyp + ((n0 + i) * g.oc + o) * g.hw
-                        let dst = dyc + o * cols + i * g.hw
-                        var s: Float = 0
-                        if nb == 1 {
-                            for q in 0..<g.hw { s += src[q] }
-                        } else {
-                            for q in 0..<g.hw { dst[q] = src[q]; s += src[q] }
-                        }
-                        db[o] += s
+            let xp = x.data, dyp = dy.data, wp = w.data
+            for n in range {
+                let image = xp + n * g.c * g.h * g.w, gout = dyp + n * g.oc * g.hw
+                if hasBias { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
+                let dimage = dx.data + n * g.c * g.h * g.w
+                if needDX { dimage.update(repeating: 0, count: g.c * g.h * g.w) }
+                for oy0 in Swift.stride(from: 0, to: g.oh, by: g.bandRows) {
+                    let rows = oy0..<min(oy0 + g.bandRows, g.oh), cols = rows.count * g.ow
+                    let dyBand = gout + oy0 * g.ow
+                    self.im2col(image, g, rows: rows, col: col)
+                    // dW [OC × K] += dY[:, band] [OC × cols] · colᵀ [cols × K]
+                    bs_sgemm(0, 1, Int32(g.oc), Int32(g.k), Int32(cols), 1, dyBand, Int32(g.hw), col, Int32(cols), 1, dw, Int32(g.k))
+                    if needDX {
+                        // dcol [K × cols] = Wᵀ [K × OC] · dY[:, band], folded back into the image.
+                        bs_sgemm(1, 0, Int32(g.k), Int32(cols), Int32(g.oc), 1, wp, Int32(g.k), dyBand, Int32(g.hw), 0, col, Int32(cols))
+                        bs_col2im(col, Int32(cols), Int32(g.c), Int32(g.h), Int32(g.w), Int32(self.kernel.h), Int32(self.kernel.w),
+                                  Int32(self.stride.h), Int32(self.stride.w), Int32(self.padding.top), Int32(self.padding.left),
+                                  Int32(g.oh), Int32(g.ow), Int32(rows.lowerBound), Int32(rows.upperBound), dimage)
                     }
                 }
-                // dW [OC × K] += dY [OC × cols] · colᵀ [cols × K]
-                bs_sgemm(0, 1, Int32(g.oc), Int32(g.k), Int32(cols), 1, dyc, Int32(cols), col, Int32(cols), 1, dw, Int32(g.k))
-                if needDX {
-                    // dcol [K × cols] = Wᵀ [K × OC] · dY [OC × cols], then fold back into images.
-                    bs_sgemm(1, 0, Int32(g.k), Int32(cols), Int32(g.oc), 1, w.data, Int32(g.k), dyc, Int32(cols), 0, col, Int32(cols))
-                    for i in 0..<nb {
-                        let img = dx.data + (n0 + i) * g.c * g.h * g.w
-                        img.update(repeating: 0, count: g.c * g.h * g.w)
-                        bs_col2im(col + i * g.hw, Int32(cols), Int32(g.c), Int32(g.h), Int32(g.w), Int32(self.kernel.h),
-                                  Int32(self.kernel.w), Int32(self.stride.h), Int32(self.stride.w), Int32(self.padding.top),
-                                  Int32(self.padding.left), Int32(g.oh), Int32(g.ow), img)
-                    }
-                }
-                n0 += nb
             }
         }
         // Reduce the per-worker partial sums in worker order.

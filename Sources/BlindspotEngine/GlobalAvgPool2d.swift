@@ -1,3 +1,5 @@
+import _BlindspotKernels
+
 /// Global average pooling: x [N, C, H, W] → y [N, C] (the mean of each plane), as Keras'
 /// GlobalAveragePooling2D and PyTorch's AdaptiveAvgPool2d(1) followed by flatten.
 public final class GlobalAvgPool2d: Layer, @unchecked Sendable {
@@ -17,10 +19,7 @@ public final class GlobalAvgPool2d: Layer, @unchecked Sendable {
         let y = output, scale = 1 / Float(hw)
         Parallel.forSlices(n * c) { _, planes in
             for pl in planes {
-                let p = x.data + pl * hw
-                var t: Float = 0
-                for j in 0..<hw { t += p[j] }
-                y.data[pl] = t * scale
+                y.data[pl] = bs_sum(x.data + pl * hw, hw) * scale
             }
         }
         return output

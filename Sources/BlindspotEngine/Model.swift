@@ -1,3 +1,5 @@
+import BlindspotCore
+
 /// A network as a DAG of named nodes in topological order; node 0 is the input. Plain CNNs and
 /// residual networks are the same kind of object. Names follow PyTorch's module paths
 /// (`layer1.0.conv1`), so parameters read `layer1.0.conv1.weight` as in a state_dict.
@@ -21,6 +23,12 @@ public final class Model: @unchecked Sendable {
     private var outputs: [Tensor?] = []
     /// Gradient accumulators for nodes read by more than one consumer (residual branches).
     private var gradBuffers: [Tensor] = []
+
+    /// When non-nil, forward and backward add each node's seconds here (`bench --profile`).
+    public var profile: (forward: [Double], backward: [Double])?
+
+    /// Starts collecting per-node timings (zeroed).
+    public func startProfiling() { profile = (Array(repeating: 0, count: nodes.count), Array(repeating: 0, count: nodes.count)) }
 
     /// The per-sample input shape [C, H, W].
     public var inputShape: [Int] { shapes[0] }
@@ -89,7 +97,9 @@ public final class Model: @unchecked Sendable {
         outputs[0] = x
         for i in 1..<nodes.count {
             let n = nodes[i]
+            let t0 = profile == nil ? 0 : monotonicSeconds()
             outputs[i] = n.layer.forward(n.inputs.map { outputs[$0]! }, mode: mode)
+            if profile != nil { profile!.forward[i] += monotonicSeconds() - t0 }
         }
         return outputs[nodes.count - 1]!
     }
@@ -115,7 +125,9 @@ public final class Model: @unchecked Sendable {
             guard let g = grads[i] else { continue }
             let n = nodes[i]
             let ins = n.inputs.map { outputs[$0]! }
+            let t0 = profile == nil ? 0 : monotonicSeconds()
             let inGrads = n.layer.backward(g, inputs: ins, needInputGrad: n.inputs.map { needs[$0] })
+            if profile != nil { profile!.backward[i] += monotonicSeconds() - t0 }
             for (k, j) in n.inputs.enumerated() {
                 guard needs[j], let gj = inGrads[k] else { continue }
                 if consumers[j].count == 1 {

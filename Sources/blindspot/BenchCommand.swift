@@ -20,6 +20,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated architectures.") var arch: String = Architecture.allCases.map(\.rawValue).joined(separator: ",")
     @Option(help: "Classes of the benchmarked classifiers (43 = GTSRB).") var classes: Int = 43
     @Option(help: "Seconds spent per measurement.") var seconds: Double = 3
+    @Flag(help: "Also print where a training step's time goes, by layer kind.") var profile = false
     @OptionGroup var common: CommonOptions
 
     struct Report: Codable {
@@ -59,14 +60,24 @@ struct Bench: ParsableCommand {
             if json { emit(try jsonString(report)); return }
             var out = "BLAS: OpenBLAS core \(info.core) (chosen \(info.coreTypeChosen.isEmpty ? "by OpenBLAS" : info.coreTypeChosen)\(info.coreTypeFromEnvironment ? " from OPENBLAS_CORETYPE" : " from CPUID")), CPU \(info.cpu)\n"
             out += "       \(info.configuration)\n"
-            for g in gemms { out += String(format: "sgemm %-14@ %d thread%@  %7.1f GFLOP/s\n", g.shape, g.threads, g.threads == 1 ? " " : "s", g.gflops) }
-            out += "\n" + String(format: "%-16@ %10@ %8@ %11@ %11@ %9@ %9@ %7@ %7@\n", "model", "params", "MAC/img", "train img/s", "infer img/s",
-                                   "train GF/s", "infer GF/s", "train/sg", "infer/sg")
+            for g in gemms { out += "sgemm " + pad(g.shape, 14) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GFLOP/s\n", g.gflops) }
+            out += "\n" + pad("model", 16) + lpad("params", 10) + lpad("MAC/img", 9) + lpad("train img/s", 12) + lpad("infer img/s", 12)
+                + lpad("train GF/s", 11) + lpad("infer GF/s", 11) + lpad("train/sg", 9) + lpad("infer/sg", 9) + "\n"
             for m in models {
-                out += String(format: "%-16@ %10d %7.1fM %11.0f %11.0f %9.1f %9.1f %7.2f %7.2f\n", m.architecture, m.parameters, Double(m.forwardMACsPerImage) / 1e6,
-                              m.trainImagesPerSecond, m.inferImagesPerSecond, m.trainGFLOPS, m.inferGFLOPS, m.trainRatioToSGEMM, m.inferRatioToSGEMM)
+                out += pad(m.architecture, 16) + lpad(String(m.parameters), 10) + lpad(String(format: "%.1fM", Double(m.forwardMACsPerImage) / 1e6), 9)
+                    + lpad(String(format: "%.0f", m.trainImagesPerSecond), 12) + lpad(String(format: "%.0f", m.inferImagesPerSecond), 12)
+                    + lpad(String(format: "%.1f", m.trainGFLOPS), 11) + lpad(String(format: "%.1f", m.inferGFLOPS), 11)
+                    + lpad(String(format: "%.2f", m.trainRatioToSGEMM), 9) + lpad(String(format: "%.2f", m.inferRatioToSGEMM), 9) + "\n"
             }
             out += "\nbatch \(batch), \(threads) threads; ratios are to the \(threads)-thread conv-shaped sgemm above."
+            if profile {
+                for name in arch.split(separator: ",") {
+                    out += "\n\n\(name): training step by layer kind (ms, forward + backward)\n"
+                    for row in try Benchmark.profile(Architecture(rawValue: String(name))!, classes: classes, batch: batch, threads: threads) {
+                        out += pad(row.kind, 18) + String(format: "%8.1f %8.1f\n", row.forwardMs, row.backwardMs)
+                    }
+                }
+            }
             emit(out)
         }
     }

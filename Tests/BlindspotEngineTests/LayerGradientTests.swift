@@ -38,6 +38,12 @@ final class LayerGradientTests: XCTestCase {
         assertGradients(m, randomTensor([5, 2, 8, 8], seed: 2))
     }
 
+    func testConv2dBackwardAcrossSeveralRowBands() throws {
+        // 64·9·32 floats per output row: the band budget splits each image into several bands.
+        let m = try model([64, 32, 32], [("conv", Conv2d(inChannels: 64, outChannels: 3, kernel: 3, padding: .symmetric(1)))])
+        assertGradients(m, randomTensor([2, 64, 32, 32], seed: 14))
+    }
+
     func testConv2dOneByOneStrideTwo() throws {
         let m = try model([4, 6, 6], [("conv", Conv2d(inChannels: 4, outChannels: 5, kernel: 1, stride: 2, bias: false))])
         assertGradients(m, randomTensor([3, 4, 6, 6], seed: 3))

@@ -50,11 +50,26 @@ void bs_sgemm_naive(int trans_a, int trans_b, int m, int n, int k, float alpha,
 // Padding may be asymmetric (Keras 'same' with stride 2 pads bottom/right more): only the
 // top/left amounts matter here, the output size already accounts for bottom/right.
 // ---------------------------------------------------------------------------------------------
+/// Output rows oy0 ≤ oy < oy1 only ("bands", so a band's columns stay in cache for the GEMM):
+/// column (oy − oy0)·OW + ox.
 void bs_im2col(const float *img, int c, int h, int w, int kh, int kw, int sh, int sw,
-               int pad_top, int pad_left, int oh, int ow, float *col, int ldcol);
-/// Adds the columns back into the image gradient (img must be zeroed by the caller).
+               int pad_top, int pad_left, int oh, int ow, int oy0, int oy1, float *col, int ldcol);
+/// Adds the band's columns back into the image gradient (img must be zeroed by the caller).
 void bs_col2im(const float *col, int ldcol, int c, int h, int w, int kh, int kw, int sh, int sw,
-               int pad_top, int pad_left, int oh, int ow, float *img);
+               int pad_top, int pad_left, int oh, int ow, int oy0, int oy1, float *img);
+
+// ---------------------------------------------------------------------------------------------
+// Reductions with several accumulators, so they vectorise (a single float accumulator is a
+// serial dependency chain: ~4 cycles per element).
+// ---------------------------------------------------------------------------------------------
+/// Σ x[i]
+float bs_sum(const float *x, long n);
+/// Σ (x[i] − m)²
+float bs_sum_sq_dev(const float *x, long n, float m);
+/// Σ a[i]·b[i]
+float bs_dot(const float *a, const float *b, long n);
+/// Σ a[i]·(b[i] − m)
+float bs_dot_dev(const float *a, const float *b, long n, float m);
 
 #ifdef __cplusplus
 }
