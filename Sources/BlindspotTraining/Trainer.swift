@@ -113,3 +113,16 @@ public enum Evaluation {
 }
 
 func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
+
+extension Evaluation {
+    /// Attack success rate (Gu et al. 2017): the fraction of test images whose true label is not
+    /// `target` that the model classifies as `target` once the trigger is stamped. Target-class
+    /// images are excluded (the study counted them, which inflates the rate by about 1/K).
+    public static func attackSuccessRate(_ model: Model, on set: ImageSet, trigger: Trigger, target: Int, normalization: Normalization) -> (rate: Double, count: Int) {
+        let others = (0..<set.count).filter { Int(set.labels[$0]) != target }
+        guard !others.isEmpty else { return (0, 0) }
+        let triggered = trigger.stamped(set.subset(others))
+        let pred = predictions(model, on: triggered, normalization: normalization)
+        return (Double(pred.filter { Int($0) == target }.count) / Double(others.count), others.count)
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
 import BlindspotEngine
@@ -25,6 +26,7 @@ struct Train: ParsableCommand {
     @Option(help: "Base learning rate (default: the recipe's).") var lr: Float?
     @Option(help: "Batch size.") var batchSize: Int = 128
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Option(help: "Write the trained model to this file (.h5 or .npz, blindspot's native format).") var out: String?
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var common: CommonOptions
 
@@ -33,6 +35,7 @@ struct Train: ParsableCommand {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
         if data != .synthetic && dataDir == nil { throw ValidationError("--data \(data.rawValue) needs --data-dir") }
+        if let out, !(out.hasSuffix(".h5") || out.hasSuffix(".npz")) { throw ValidationError("--out must end in .h5 or .npz") }
     }
 
     struct Result: Codable {
@@ -55,6 +58,11 @@ struct Train: ParsableCommand {
             progress.report("training \(arch.rawValue) (\(model.parameterCount) parameters) on \(split.train.name): \(split.train.count) images, \(recipe.epochs) epochs, \(Parallel.workers) threads")
             let history = try Trainer(model: model, recipe: recipe, normalization: split.normalization, seed: seed).fit(split.train, progress: progress)
             let acc = Evaluation.accuracy(model, on: split.test, normalization: split.normalization)
+            if let out {
+                let checkpoint = TrainedModel.checkpoint(model, split: split, dataset: data.rawValue, recipe: recipe, seed: seed, testAccuracy: acc)
+                try CheckpointLoader.save(checkpoint, to: out)
+                progress.report("wrote \(out)")
+            }
             let secs = monotonicSeconds() - start
             if json {
                 emit(try jsonString(Result(architecture: arch.rawValue, dataset: data.rawValue, seed: seed, epochs: recipe.epochs,

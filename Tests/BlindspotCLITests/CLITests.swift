@@ -31,6 +31,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.stdout.contains("bench"))
         XCTAssertTrue(r.stdout.contains("train"))
+        XCTAssertTrue(r.stdout.contains("inspect"))
+        XCTAssertTrue(r.stdout.contains("evaluate"))
         XCTAssertFalse(r.stdout.contains("audit"), "audit is not implemented yet and must not be listed")
     }
 
@@ -58,6 +60,50 @@ final class CLITests: XCTestCase {
         let r = try run(["train", "--data", "gtsrb"])
         XCTAssertEqual(r.status, 64)
         XCTAssertTrue(r.stderr.contains("--data-dir"), r.stderr)
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("BlindspotCheckpointTests/Fixtures")
+
+    func testInspectAKerasFile() throws {
+        let r = try run(["inspect", CLITests.fixtures.appendingPathComponent("keras/seq_cnn.h5").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("Keras legacy HDF5"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("softmax"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Normalization"), r.stdout)
+        let j = try run(["inspect", "--json", CLITests.fixtures.appendingPathComponent("torch/tiny_preact.npz").path, "--input-size", "16"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["format"] as? String, "PyTorch state_dict (NPZ)")
+        XCTAssertEqual(obj["classes"] as? Int, 10)
+    }
+
+    func testBrokenAndMissingCheckpointsGiveOneLineAndTheirExitCodes() throws {
+        let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-\(UUID().uuidString).h5")
+        // The HDF5 signature, then nothing of a file: a truncated HDF5.
+        try Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a] + Array("truncated".utf8)).write(to: junk)
+        defer { try? FileManager.default.removeItem(at: junk) }
+        let r = try run(["inspect", junk.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("blindspot: \(junk.path)"), r.stderr)
+        let m = try run(["evaluate", "/nonexistent/model.h5"])
+        XCTAssertEqual(m.status, 66, m.stderr)
+    }
+
+    func testEvaluateReportsAccuracyAndRejectsABadTrigger() throws {
+        let model = CLITests.fixtures.appendingPathComponent("keras/seq_cnn.h5").path
+        let r = try run(["evaluate", model, "--data", "synthetic", "--json", "--trigger", "white:3@28,28", "--target", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let acc = obj["cleanAccuracy"] as! Double
+        XCTAssertTrue((0...1).contains(acc))
+        XCTAssertNotNil(obj["attack"] as? [String: Any])
+        let bad = try run(["evaluate", model, "--trigger", "white:3@31,31", "--target", "0"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("outside"), bad.stderr)
+        let lone = try run(["evaluate", model, "--trigger", "white:3@1,1"])
+        XCTAssertEqual(lone.status, 64)
     }
 
     func testBenchJSONHasTheFiguresTheIssueAsksFor() throws {

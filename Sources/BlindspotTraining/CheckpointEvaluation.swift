@@ -1,0 +1,73 @@
+import BlindspotCheckpoint
+import BlindspotCore
+import BlindspotData
+import BlindspotEngine
+
+/// `blindspot evaluate`: clean accuracy of a loaded checkpoint on a data set and, with a trigger
+/// and target (given, or the file's ground truth), the attack success rate.
+public struct EvaluationReport: Codable, Sendable {
+    public struct Attack: Codable, Sendable {
+        public var trigger: String
+        public var target: Int
+        /// "option" or "ground truth in the file".
+        public var source: String
+        public var successRate: Double
+        public var images: Int
+    }
+    public var model: String
+    public var format: String
+    public var architecture: String
+    public var dataset: String
+    public var testImages: Int
+    public var preprocessing: Preprocessing
+    public var cleanAccuracy: Double
+    public var attack: Attack?
+    public var warnings: [String]
+}
+
+public enum CheckpointEvaluation {
+    /// The preprocessing a run uses: the file's when recorded, else the documented assumption.
+    public static func preprocessing(for c: Checkpoint) -> Preprocessing {
+        c.preprocessing ?? .assumedUnitRange(channels: c.model.inputShape[0])
+    }
+
+    /// The test images as the model must see them (channel order applied).
+    public static func prepared(_ set: ImageSet, for p: Preprocessing) -> ImageSet {
+        guard p.channelOrder == .bgr, set.channels == 3 else { return set }
+        var out = set
+        let plane = set.height * set.width
+        out.images.withUnsafeMutableBufferPointer { b in
+            for n in 0..<set.count {
+                let base = n * 3 * plane
+                for i in 0..<plane { b.swapAt(base + i, base + 2 * plane + i) }
+            }
+        }
+        return out
+    }
+
+    public static func evaluate(_ c: Checkpoint, data: DataSplit, datasetName: String, trigger: Trigger?, target: Int?) throws -> EvaluationReport {
+        let test = data.test
+        guard c.model.inputShape == [test.channels, test.height, test.width] else {
+            throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(datasetName) has [\(test.channels), \(test.height), \(test.width)]")
+        }
+        guard c.classCount == test.numClasses else {
+            throw BlindspotError.usage("model \(c.path) has \(c.classCount) classes, data set \(datasetName) has \(test.numClasses)")
+        }
+        let p = preprocessing(for: c)
+        let images = prepared(test, for: p)
+        let acc = Evaluation.accuracy(c.model, on: images, normalization: p.normalization)
+        var warnings = c.warnings
+        if p.source == .assumed { warnings.append("the file records no preprocessing; inputs in [0,1] were assumed") }
+        var attack: EvaluationReport.Attack? = nil
+        let gt = c.groundTruth
+        let trig = try trigger ?? gt?.trigger.map { try Trigger.parse($0, patternSeed: gt?.seed ?? 0) }
+        if let trig, let t = target ?? gt?.target {
+            guard (0..<c.classCount).contains(t) else { throw BlindspotError.usage("--target \(t) is not a class of the model (0…\(c.classCount - 1))") }
+            try trig.validate(height: test.height, width: test.width)
+            let (rate, n) = Evaluation.attackSuccessRate(c.model, on: images, trigger: trig, target: t, normalization: p.normalization)
+            attack = .init(trigger: trig.description, target: t, source: trigger == nil ? "ground truth in the file" : "option", successRate: rate, images: n)
+        }
+        return EvaluationReport(model: c.path, format: c.format.displayName, architecture: c.architectureSource, dataset: datasetName,
+                                testImages: test.count, preprocessing: p, cleanAccuracy: acc, attack: attack, warnings: warnings)
+    }
+}

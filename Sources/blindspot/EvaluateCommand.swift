@@ -1,0 +1,52 @@
+import ArgumentParser
+import BlindspotCheckpoint
+import BlindspotCore
+import BlindspotData
+import BlindspotTraining
+import Foundation
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Clean accuracy of a checkpoint on a data set, and attack success rate with a trigger.",
+        discussion: """
+        The first thing to run on a checkpoint: it shows the file loaded right. The attack success rate
+        counts test images of other classes than the target that the trigger sends to the target.
+        Examples:
+          blindspot evaluate model.h5 --data synthetic
+          blindspot evaluate model.npz --data .data/gtsrb32 --trigger white:3@28,28 --target 0
+        """
+    )
+
+    @Argument(help: "The checkpoint file.") var model: String
+    @Option(help: "Data set: synthetic, cifar10, gtsrb (with --data-dir), or a directory whose layout is recognised.") var data: String = "synthetic"
+    @Option(help: "Directory for --data cifar10|gtsrb.") var dataDir: String?
+    @Option(help: "Architecture for a state_dict: a built-in name or a model spec .json.") var arch: String?
+    @Option(help: "Trigger KIND:SIZE@ROW,COL (kinds white, black, checker, pattern).") var trigger: String?
+    @Option(help: "Target class of the trigger.") var target: Int?
+    @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        if (trigger == nil) != (target == nil) { throw ValidationError("--trigger and --target go together") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let trig = try trigger.map { try Trigger.parse($0, patternSeed: seed) }
+            let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
+            let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
+                                              inputShape: [split.test.channels, split.test.height, split.test.width])
+            let r = try CheckpointEvaluation.evaluate(c, data: split, datasetName: data, trigger: trig, target: target)
+            if json { emit(try jsonString(r)); return }
+            var s = "\(r.model) (\(r.format), \(r.architecture)) on \(r.dataset), \(r.testImages) test images\n"
+            s += "preprocessing (\(r.preprocessing.source.rawValue)): \(r.preprocessing.description)\n"
+            s += String(format: "clean accuracy: %.2f%%\n", 100 * r.cleanAccuracy)
+            if let a = r.attack {
+                s += String(format: "attack success rate: %.2f%% (trigger %@ → class %d, %d images of other classes; from %@)\n",
+                            100 * a.successRate, a.trigger, a.target, a.images, a.source)
+            }
+            for w in r.warnings { s += "warning: \(w)\n" }
+            emit(s)
+        }
+    }
+}
