@@ -69,6 +69,18 @@ final class NativeFormatTests: XCTestCase {
         XCTAssertEqual(try validator.validate(enc.encode(bad)).count, 2)
     }
 
+    func testInspectionJSONValidatesAgainstItsSchema() throws {
+        let validator = try SchemaValidator(schemaFile: NativeFormatTests.root.appendingPathComponent("schemas/inspect.schema.json"))
+        let enc = JSONEncoder()
+        let native = tmp.appendingPathComponent("gt.h5").path
+        try CheckpointLoader.save(try checkpoint(.cnn6), to: native)
+        for path in [native, FixtureModelTests.fixtures.appendingPathComponent("keras/seq_cnn.h5").path,
+                     FixtureModelTests.fixtures.appendingPathComponent("torch/tiny_resnet_fp16.npz").path] {
+            let r = Inspection(try CheckpointLoader.load(path, inputShape: [3, 16, 16]))
+            XCTAssertEqual(try validator.validate(enc.encode(r)), [], path)
+        }
+    }
+
     func assertBadInput(_ path: String, contains text: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertThrowsError(try CheckpointLoader.load(path), file: file, line: line) { e in
             guard case BlindspotError.badInput(let f, let problem) = e else { return XCTFail("expected badInput, got \(e)", file: file, line: line) }
