@@ -28,18 +28,26 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
     /// Default recipes per architecture and data set (all overridable from the command line).
     ///
     /// - `cnn6`: Adam, lr 1e-3 (the optimiser of Neural Cleanse's published Keras GTSRB model),
-    ///   cosine decay to 0. Epochs: synthetic 3, GTSRB 15, CIFAR-10 30.
+    ///   cosine decay to 0. Epochs: synthetic 2, GTSRB 15, CIFAR-10 30.
     /// - `resnet20`: SGD momentum 0.9, weight decay 5e-4, lr 0.1, cosine (He et al. 2016 used
     ///   step decay over 164 epochs; cosine reaches comparable accuracy in short budgets).
     ///   Epochs: synthetic 4, GTSRB 15, CIFAR-10 30.
     /// - `preact-resnet18`: the study's recipe (SGD 0.1, momentum 0.9, weight decay 5e-4, step
     ///   decay ×0.1 at 50% and 75% of the epochs). Epochs: synthetic 3, GTSRB 10, CIFAR-10 20.
-    /// Batch 128 everywhere; augmentation (crop 4 + flip) on CIFAR-10 only.
+    /// Batch 128, except 32 on the synthetic set: its 6,000 training images give only 47 steps
+    /// per epoch at 128 (cnn6 then reaches 70–82% in 3 epochs; at batch 32 in 2 epochs, 98.5–99%,
+    /// in the same wall time). Augmentation (crop 4 + flip) on CIFAR-10 only.
     public static func defaults(for architecture: Architecture, dataset: DatasetKind) -> TrainingRecipe {
+        var r = baseDefaults(for: architecture, dataset: dataset)
+        if dataset == .synthetic { r.batchSize = 32 }
+        return r
+    }
+
+    static func baseDefaults(for architecture: Architecture, dataset: DatasetKind) -> TrainingRecipe {
         let augment = dataset == .cifar10
         switch architecture {
         case .cnn6:
-            let epochs = [DatasetKind.synthetic: 3, .gtsrb: 15, .cifar10: 30][dataset]!
+            let epochs = [DatasetKind.synthetic: 2, .gtsrb: 15, .cifar10: 30][dataset]!
             return TrainingRecipe(optimizer: .adam(beta1: 0.9, beta2: 0.999, weightDecay: 0), learningRate: 1e-3,
                                   schedule: .cosine(minimum: 0, warmupEpochs: 0), epochs: epochs, augment: augment)
         case .resnet20:
