@@ -42,48 +42,9 @@ enum ZipFileIO {
     /// The largest file read into memory (a checkpoint or training set; members are ≤ 4 GiB each).
     static let maxFileSize = 16 << 30
 
-    /// The whole file, read once. `missingInput` if absent/unreadable/not a regular file,
-    /// `badInput` if larger than `maxFileSize`, `io` on a read error.
+    /// The whole file, read once (size-checked before allocation, see `BoundedFile.read`).
     static func readAll(path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw BlindspotError.missingInput(file: path, problem: "cannot open (\(reason); check the path)")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw BlindspotError.io(file: path, problem: "cannot stat (\(String(cString: strerror(errno)))); check the file)")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw BlindspotError.missingInput(file: path, problem: "is not a regular file (give the path of a checkpoint file)")
-        }
-        let size = Int(st.st_size)
-        guard size <= maxFileSize else {
-            throw BlindspotError.badInput(file: path, problem: "file is \(size) bytes, more than the \(maxFileSize >> 30) GiB blindspot reads (split the checkpoint)")
-        }
-        var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { out, initialized in
-            var done = 0
-            while done < size {
-                let n = read(fd, out.baseAddress! + done, min(size - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 { break }
-                done += n
-            }
-            initialized = done
-        }
-        if failure != 0 {
-            throw BlindspotError.io(file: path, problem: "read failed (\(String(cString: strerror(failure))); check the disk)")
-        }
-        guard bytes.count == size else {
-            throw BlindspotError.io(file: path, problem: "file shrank while reading (\(bytes.count) of \(size) bytes; retry)")
-        }
-        return bytes
+        try BoundedFile.read(path, maxBytes: maxFileSize, expected: "a checkpoint file")
     }
 
     /// The first `count` bytes of a file (fewer if it is shorter); nil if it cannot be read.

@@ -22,45 +22,10 @@ enum FileAccess {
         return p
     }
 
-    /// The whole file; `missingInput` if absent, `badInput` if larger than `maxBytes` or if
-    /// `checkSize` (called with the size before anything is allocated) throws, `io` on a read error.
+    /// The whole file, size-checked before allocation (see `BoundedFile.read`).
     static func read(_ path: String, maxBytes: Int, expected: String,
                      checkSize: (Int) throws -> Void = { _ in }) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_NONBLOCK)   // a FIFO must not block us; regular files ignore it
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw BlindspotError.missingInput(file: path, problem: "cannot open (\(reason); expected \(expected))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw BlindspotError.io(file: path, problem: "cannot stat (\(String(cString: strerror(errno))))")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw BlindspotError.missingInput(file: path, problem: "is not a regular file (expected \(expected))")
-        }
-        let size = Int(st.st_size)
-        guard size <= maxBytes else {
-            throw BlindspotError.badInput(file: path, problem: "file is \(size) bytes, more than the \(maxBytes) allowed (expected \(expected))")
-        }
-        try checkSize(size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buf in
-            while done < size {
-                let n = posixRead(fd, buf.baseAddress! + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw BlindspotError.io(file: path, problem: "read failed (\(String(cString: strerror(errno))))")
-                }
-                if n == 0 { break }
-                done += n
-            }
-        }
-        guard done == size else {
-            throw BlindspotError.io(file: path, problem: "file shrank while reading (\(done) of \(size) bytes; retry)")
-        }
-        return bytes
+        try BoundedFile.read(path, maxBytes: maxBytes, expected: expected, checkSize: checkSize)
     }
 
     /// Non-empty trimmed lines of a small UTF-8 text file (class-name lists).
@@ -74,11 +39,3 @@ enum FileAccess {
             .filter { !$0.isEmpty }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func posixRead(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) -> Int { Glibc.read(fd, buf, n) }
-#else
-import Darwin
-private func posixRead(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) -> Int { Darwin.read(fd, buf, n) }
-#endif

@@ -94,11 +94,7 @@ public enum Benchmark {
         let saved = Parallel.workers
         Parallel.workers = threads
         defer { Parallel.workers = saved }
-        let model = try arch.build(classes: classes, seed: 1)
-        let x = Tensor(shape: [batch] + model.inputShape)
-        var rng = SeededRNG(seed: 2, stream: "bench-data")
-        for i in 0..<x.count { x.data[i] = rng.normal() }
-        let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
+        let (model, x, labels) = try randomBatch(arch, classes: classes, batch: batch)
         let loss = SoftmaxCrossEntropy()
         let opt = SGD(parameters: model.parameters, learningRate: 1e-3, momentum: 0.9, weightDecay: 5e-4)
         let params = model.parameters
@@ -124,11 +120,7 @@ public enum Benchmark {
         let saved = Parallel.workers
         Parallel.workers = threads
         defer { Parallel.workers = saved }
-        let model = try arch.build(classes: classes, seed: 1)
-        let x = Tensor(shape: [batch] + model.inputShape)
-        var rng = SeededRNG(seed: 2, stream: "bench-data")
-        for i in 0..<x.count { x.data[i] = rng.normal() }
-        let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
+        let (model, x, labels) = try randomBatch(arch, classes: classes, batch: batch)
         let loss = SoftmaxCrossEntropy()
         func step() {
             model.zeroGradients()
@@ -145,6 +137,15 @@ public enum Benchmark {
             byKind[kind] = (f + model.profile!.forward[i], b + model.profile!.backward[i])
         }
         return byKind.map { ($0.key, 1000 * $0.value.0 / Double(steps), 1000 * $0.value.1 / Double(steps)) }.sorted { $0.forwardMs + $0.backwardMs > $1.forwardMs + $1.backwardMs }
+    }
+
+    /// A freshly initialised model and one batch of random inputs and labels.
+    static func randomBatch(_ arch: Architecture, classes: Int, batch: Int) throws -> (Model, Tensor, [Int32]) {
+        let model = try arch.build(classes: classes, seed: 1)
+        let x = Tensor(shape: [batch] + model.inputShape)
+        var rng = SeededRNG(seed: 2, stream: "bench-data")
+        for i in 0..<x.count { x.data[i] = rng.normal() }
+        return (model, x, (0..<batch).map { _ in Int32(rng.int(below: classes)) })
     }
 
     /// Median seconds per call of `body`, after one warm-up call, over at least 3 calls and about
