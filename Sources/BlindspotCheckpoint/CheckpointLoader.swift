@@ -133,11 +133,14 @@ public enum CheckpointLoader {
         return out
     }
 
-    /// "features.10.weight" after "features.2.weight": numbers compared as numbers.
+    /// state_dict order: "features.10.weight" after "features.2.weight" (numbers compared as
+    /// numbers), and within a module weight, bias, running_mean, running_var as PyTorch lists them.
     static func naturalOrder(_ a: String, _ b: String) -> Bool {
+        let rank = ["weight": 0, "bias": 1, "running_mean": 2, "running_var": 3]
         let pa = a.split(separator: "."), pb = b.split(separator: ".")
         for (x, y) in zip(pa, pb) where x != y {
             if let i = Int(x), let j = Int(y) { return i < j }
+            if let i = rank[String(x)], let j = rank[String(y)] { return i < j }
             return x < y
         }
         return pa.count < pb.count

@@ -173,6 +173,12 @@ public final class HDF5File {
         return DatasetInfo(shape: shape, isFloat: cls == H5T_FLOAT, isInteger: cls == H5T_INTEGER, isSigned: signed, elementSize: size)
     }
 
+    /// The element type of a numeric dataset as numpy names it ("float16", "float32", "int8", …).
+    public func elementTypeName(_ dpath: String) throws -> String {
+        let i = try datasetInfo(dpath)
+        return i.isFloat ? "float\(8 * i.elementSize)" : i.isInteger ? "\(i.isSigned ? "int" : "uint")\(8 * i.elementSize)" : "other"
+    }
+
     /// A numeric dataset converted to Float32 (HDF5 converts float16/64 and integers).
     public func readFloats(_ dpath: String) throws -> (shape: [Int], values: [Float]) {
         let d = try openDataset(dpath)

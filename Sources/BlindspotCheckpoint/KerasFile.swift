@@ -14,10 +14,12 @@ enum KerasFile {
         let builder = try KerasModelBuilder(file: f.path, json: Data(configText.utf8))
         var result = try builder.build()
         let root = f.exists("/model_weights") ? "/model_weights" : "/"
+        var types: [String: String] = [:]
         func weights(_ layer: String) throws -> [(shape: [Int], values: [Float])] {
             let group = "\(root == "/" ? "" : root)/\(layer)"
             guard f.exists(group) else { throw BlindspotError.badInput(file: f.path, problem: "no weights for layer '\(layer)' (missing group \(group))") }
             let names = try f.stringAttribute("weight_names", of: group) ?? []
+            if let first = names.first { types[layer] = try f.elementTypeName("\(group)/\(first)") }
             return try names.map { try f.readFloats("\(group)/\($0)") }
         }
         for slot in result.weightSlots { try slot.load(weights(slot.kerasLayer)) }
@@ -27,7 +29,7 @@ enum KerasFile {
         if let b = try? f.stringAttribute("backend")?.first { meta["keras_backend"] = b }
         return Checkpoint(path: f.path, model: result.model, format: .kerasH5, architectureSource: "Keras model_config",
                           preprocessing: result.preprocessing, outputActivation: result.outputActivation, metadata: meta,
-                          storedTypes: storedTypes(result.model))
+                          storedTypes: storedTypes(result.model, types))
     }
 
     /// Keras 3 archive: `config.json` and `model.weights.h5`. Keras 3 saves each layer's variables
@@ -47,11 +49,13 @@ enum KerasFile {
             used[base] = k + 1
             groupOf[l.name] = "/layers/\(k == 0 ? base : "\(base)_\(k)")/vars"
         }
+        var types: [String: String] = [:]
         func weights(_ layer: String) throws -> [(shape: [Int], values: [Float])] {
             guard let g = groupOf[layer], f.exists(g) else {
                 throw BlindspotError.badInput(file: path, problem: "no weights for layer '\(layer)' in model.weights.h5 (expected \(groupOf[layer] ?? "?"))")
             }
             let names = try f.children(of: g).filter { Int($0) != nil }.sorted { Int($0)! < Int($1)! }
+            if let first = names.first { types[layer] = try f.elementTypeName("\(g)/\(first)") }
             return try names.map { try f.readFloats("\(g)/\($0)") }
         }
         for slot in result.weightSlots { try slot.load(weights(slot.kerasLayer)) }
@@ -62,7 +66,7 @@ enum KerasFile {
         }
         return Checkpoint(path: path, model: result.model, format: .keras3, architectureSource: "Keras config.json",
                           preprocessing: result.preprocessing, outputActivation: result.outputActivation, metadata: meta,
-                          storedTypes: storedTypes(result.model))
+                          storedTypes: storedTypes(result.model, types))
     }
 
     /// Keras' `naming.to_snake_case`: "BatchNormalization" → "batch_normalization", "ReLU" → "re_lu".
@@ -89,7 +93,14 @@ enum KerasFile {
         r.preprocessing = builder.foldPreprocessing(r.preprocessingSteps, channels: c)
     }
 
-    static func storedTypes(_ m: Model) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: m.stateDict.map { ($0.name, "float32") })
+    /// Element type of each of our tensors, from the type of its Keras layer's first weight
+    /// (our node for a Keras layer carries the layer's name).
+    static func storedTypes(_ m: Model, _ byLayer: [String: String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (name, _) in m.stateDict {
+            let layer = name.split(separator: ".").dropLast().joined(separator: ".")
+            if let t = byLayer[layer] { out[name] = t }
+        }
+        return out
     }
 }

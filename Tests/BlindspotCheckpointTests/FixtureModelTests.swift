@@ -47,6 +47,7 @@ final class FixtureModelTests: XCTestCase {
         XCTAssertEqual(c.format, .kerasH5)
         XCTAssertEqual(c.outputActivation, "softmax")
         XCTAssertEqual(c.preprocessing?.source, .file)
+        XCTAssertEqual(c.storedTypes["conv1.weight"], "float32")
         XCTAssertNotNil(c.model.node(named: "conv1/relu") ?? c.model.node(named: "relu1"))
     }
 
@@ -80,5 +81,57 @@ final class FixtureModelTests: XCTestCase {
     func testPyTorchPlainCNNStateDict() throws {
         let c = try assertMatches("torch/cnn6_like.npz", reference: "torch/cnn6_like.json")
         XCTAssertTrue(c.architectureSource.contains("cnn6 pattern"), c.architectureSource)
+    }
+}
+
+/// Architecture overrides and recognition failures for state_dicts.
+final class StateDictChoiceTests: XCTestCase {
+    func testSpecFileOverrideGivesTheSameModel() throws {
+        let path = FixtureModelTests.fixtures.appendingPathComponent("torch/tiny_resnet.npz").path
+        let recognised = try CheckpointLoader.load(path, inputShape: [3, 16, 16])
+        let spec = FileManager.default.temporaryDirectory.appendingPathComponent("spec-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: spec) }
+        try JSONEncoder().encode(ModelSpec(recognised.model)).write(to: spec)
+        let given = try CheckpointLoader.load(path, architecture: try ArchitectureChoice.parse(spec.path))
+        XCTAssertEqual(given.architectureSource, "--arch \(spec.path)")
+        let x = Tensor(shape: [2, 3, 16, 16])
+        for i in 0..<x.count { x[i] = Float(i % 17) / 17 }
+        XCTAssertEqual(recognised.model.forward(x).toArray(), given.model.forward(x).toArray())
+    }
+
+    func testUnrecognisedStateDictSaysWhatWasFoundAndWhatToPass() throws {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("odd-\(UUID().uuidString).npz").path
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try NPZ.write([("encoder.blocks.0.attn.qkv.weight", NPYArray(float32: Array(repeating: 0, count: 12), shape: [3, 4])),
+                       ("head.weight", NPYArray(float32: Array(repeating: 0, count: 8), shape: [2, 4]))], to: p)
+        XCTAssertThrowsError(try CheckpointLoader.load(p)) { e in
+            guard case BlindspotError.badInput(_, let problem) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(problem.contains("encoder.blocks.0.attn.qkv.weight"), problem)
+            XCTAssertTrue(problem.contains("--arch"), problem)
+        }
+        XCTAssertThrowsError(try ArchitectureChoice.parse("vgg16")) { e in
+            guard case BlindspotError.usage = e else { return XCTFail("\(e)") }
+        }
+    }
+
+    func testBuiltInOverrideMapsAPlainCNNByPosition() throws {
+        // cnn6_like has cnn6's layer pattern at other widths: --arch cnn6 must refuse it by shape.
+        let path = FixtureModelTests.fixtures.appendingPathComponent("torch/cnn6_like.npz").path
+        XCTAssertThrowsError(try CheckpointLoader.load(path, architecture: .builtin(.cnn6))) { e in
+            guard case BlindspotError.badInput(_, let problem) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(problem.contains("does not match") || problem.contains("needs"), problem)
+        }
+        // And a state_dict of the real cnn6, renamed to Sequential indices, loads by position.
+        let m = try Architecture.cnn6.build(classes: 43, seed: 3)
+        var members: [(name: String, array: NPYArray)] = []
+        for (i, (_, t)) in m.stateDict.enumerated() {
+            members.append(("net.\(i / 2 * 2).\(i % 2 == 0 ? "weight" : "bias")", NPYArray(float32: t.toArray(), shape: t.shape)))
+        }
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("cnn6-\(UUID().uuidString).npz").path
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try NPZ.write(members, to: p)
+        let back = try CheckpointLoader.load(p, architecture: .builtin(.cnn6))
+        XCTAssertEqual(back.classCount, 43)
+        for ((_, a), (_, b)) in zip(m.stateDict, back.model.stateDict) { XCTAssertEqual(a.toArray(), b.toArray()) }
     }
 }
