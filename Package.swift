@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "BlindspotCore"),
         .target(name: "BlindspotEngine", dependencies: ["BlindspotCore", "_BlindspotKernels"], swiftSettings: fastSwift),
         .target(name: "BlindspotData", dependencies: ["BlindspotCore"], swiftSettings: fastSwift),
+        // Quantization as deployed: schemes, BN folding, calibration, fake-quant surrogate, integer path.
+        .target(name: "BlindspotQuantization", dependencies: ["BlindspotCore", "BlindspotEngine", "_BlindspotKernels"], swiftSettings: fastSwift),
         // Checkpoint formats: Keras .h5/.keras, NPZ state_dicts, our native HDF5/NPZ.
         .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "CHDF5", "CZ"]),
         // Training and evaluating models on data sets (forge's training loop builds on it).
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore"]),
         .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
     ],
     swiftLanguageModes: [.v6]

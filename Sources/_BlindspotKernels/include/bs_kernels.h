@@ -74,4 +74,5 @@ float bs_dot_dev(const float *a, const float *b, long n, float m);
 #ifdef __cplusplus
 }
 #endif
+#include "bs_int8.h"
 #endif

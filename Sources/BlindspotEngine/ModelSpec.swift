@@ -1,5 +1,5 @@
 import BlindspotCore
-import BlindspotEngine
+
 
 /// The model graph as JSON (`schemas/model.schema.json`): what native checkpoints store and what
 /// `--arch spec.json` supplies for state_dicts whose family is not recognised.
@@ -108,7 +108,8 @@ public struct ModelSpec: Codable, Equatable, Sendable {
         return model
     }
 
-    static func layer(for n: NodeSpec, file: String) throws -> any Layer {
+    /// A fresh layer (parameters zero) for one node of a spec.
+    public static func layer(for n: NodeSpec, file: String) throws -> any Layer {
         let a = n.attributes
         func need<T>(_ v: T?, _ what: String) throws -> T {
             guard let v else { throw BlindspotError.badInput(file: file, problem: "node '\(n.name)' (\(n.op)) lacks attribute '\(what)'") }
@@ -148,5 +149,14 @@ public struct ModelSpec: Codable, Equatable, Sendable {
         default:
             throw BlindspotError.badInput(file: file, problem: "node '\(n.name)' has unknown op '\(n.op)' (known: conv2d, linear, batchnorm2d, relu, maxpool2d, avgpool2d, globalavgpool2d, flatten, dropout, add)")
         }
+    }
+}
+
+extension Model {
+    /// An independent copy: the same graph (rebuilt from its spec) with copied parameters and buffers.
+    public func copy() throws -> Model {
+        let m = try ModelSpec(self).build(file: name)
+        for ((_, a), (_, b)) in zip(stateDict, m.stateDict) { b.copy(from: a) }
+        return m
     }
 }

@@ -1,0 +1,213 @@
+import BlindspotCore
+import BlindspotEngine
+import _BlindspotKernels
+
+/// How one conv/linear layer was quantized.
+public struct LayerQuantization: Sendable, Codable {
+    public var name: String
+    public var kind: String
+    public var weightBits: Int
+    /// Per output channel (all equal for per-tensor schemes).
+    public var weightScales: [Float]
+    /// ‖w − dequant(quant(w))‖₂ / ‖w‖₂ against the (folded) FP32 weight.
+    public var roundingError: Double
+    /// Name of the FakeQuantize node feeding the layer (nil when activations stay FP32).
+    public var inputQuantizer: String?
+}
+
+/// A model as deployed under a scheme, with its two execution paths:
+/// - `surrogate`: a float graph whose weights are the dequantized integers and whose quantized
+///   layers read FakeQuantize nodes — the path gradients flow through (straight-through);
+/// - `integerForward`: the same model with every quantized conv/linear computed as a real
+///   uint8 × int8 → int32 product (exact), bias in int32 at input-scale × weight-scale, and the
+///   result rescaled by s_x·s_w (a float multiplier in place of a fixed-point one).
+/// ReLU, pooling, flatten and additions run on the dequantized values, which is exact for ReLU
+/// and max-pooling (monotone) and matches what the surrogate computes.
+public final class DeployedModel: @unchecked Sendable {
+    public let scheme: QuantizationScheme
+    public let surrogate: Model
+    public private(set) var layers: [LayerQuantization] = []
+    /// Integer weights [OUT × K] and per-channel Σw (for the zero-point correction), by layer.
+    private var intWeights: [String: (q: [Int8], rowSums: [Int32], scales: [Float])] = [:]
+    public private(set) var calibrated = false
+
+    /// Builds the deployed model from an FP32 model (left untouched). Static schemes need
+    /// `calibrate` before use.
+    public init(_ model: Model, scheme: QuantizationScheme) throws {
+        self.scheme = scheme
+        let base = scheme.foldsBatchNorm ? try Folding.foldBatchNorm(model) : try model.copy()
+        let m = Model(name: "\(model.name)@\(scheme.rawValue)", inputShape: base.inputShape)
+        var quantizers: [String: String] = [:]
+        for node in base.nodes.dropFirst() {
+            var inputs = node.inputs.map { base.nodes[$0].name }
+            let quantize = DeployedModel.quantizes(node.layer, scheme)
+            if quantize && scheme.activations != .none {
+                let fq = "\(node.name).input_quant"
+                try m.add(fq, FakeQuantize(dynamic: scheme.activations == .dynamic), inputs: inputs)
+                inputs = [fq]
+                quantizers[node.name] = fq
+            }
+            let spec = try ModelSpec(base).nodes.first { $0.name == node.name }!
+            let layer = try ModelSpec.layer(for: spec, file: base.name)
+            try m.add(node.name, layer, inputs: inputs)
+        }
+        for ((_, a), (_, b)) in zip(base.stateDict, m.stateDict) { b.copy(from: a) }
+        surrogate = m
+        inputQuantizers = quantizers
+        calibrated = scheme.activations != .calibrated
+        try quantizeWeights()
+    }
+
+    private let inputQuantizers: [String: String]
+
+    static func quantizes(_ layer: any Layer, _ scheme: QuantizationScheme) -> Bool {
+        switch scheme {
+        case .int8, .int8Dynamic, .int4: return layer is Conv2d || layer is Linear
+        case .paperInt8: return layer is Linear
+        case .paperInt4: return false   // weights are rounded in place, no integer layers
+        }
+    }
+
+    /// Rounds the weights as the scheme does and records the integers for the integer path.
+    private func quantizeWeights() throws {
+        for node in surrogate.nodes {
+            if scheme == .paperInt4 {
+                // Every parameter named weight — conv, linear and BatchNorm γ — per tensor, 16 levels.
+                for p in node.layer.parameters where p.name.hasSuffix(".weight") {
+                    let w = p.value.toArray(), r = QuantMath.minMaxLevels(w)
+                    p.value.copy(from: Tensor(shape: p.value.shape, values: r))
+                    layers.append(LayerQuantization(name: node.name, kind: node.layer.kind, weightBits: 4, weightScales: [],
+                                                    roundingError: QuantMath.relativeL2(w, r), inputQuantizer: nil))
+                }
+                continue
+            }
+            guard DeployedModel.quantizes(node.layer, scheme) else { continue }
+            let weight = (node.layer as? Conv2d)?.weight ?? (node.layer as! Linear).weight
+            let out = weight.value.shape[0], w = weight.value.toArray(), per = w.count / out
+            let q: [Int8], scales: [Float]
+            if scheme == .paperInt8 {
+                let t = QuantMath.perTensorSymmetric(w, bits: 8)
+                (q, scales) = (t.q, Array(repeating: t.scale, count: out))
+            } else {
+                (q, scales) = QuantMath.perChannelSymmetric(w, outChannels: out, bits: scheme.weightBits)
+            }
+            var deq = [Float](repeating: 0, count: w.count)
+            var sums = [Int32](repeating: 0, count: out)
+            for o in 0..<out {
+                for i in 0..<per { deq[o * per + i] = Float(q[o * per + i]) * scales[o]; sums[o] += Int32(q[o * per + i]) }
+            }
+            weight.value.copy(from: Tensor(shape: weight.value.shape, values: deq))
+            intWeights[node.name] = (q, sums, scales)
+            layers.append(LayerQuantization(name: node.name, kind: node.layer.kind, weightBits: scheme.weightBits, weightScales: scales,
+                                            roundingError: QuantMath.relativeL2(w, deq), inputQuantizer: inputQuantizers[node.name]))
+        }
+    }
+
+    private var fakeQuantizers: [FakeQuantize] { surrogate.nodes.compactMap { $0.layer as? FakeQuantize } }
+
+    /// Calibrates static activation ranges (min–max) on batches of clean, normalised images.
+    /// The ranges are observed on the model with quantized weights and unquantized activations.
+    public func calibrate(_ batches: [Tensor]) {
+        guard scheme.activations == .calibrated else { calibrated = true; return }
+        for f in fakeQuantizers { f.observing = true }
+        for b in batches { surrogate.forward(b, mode: .inference) }
+        for f in fakeQuantizers { f.finishCalibration() }
+        calibrated = true
+        roundBiasesToTheInt32Grid()
+    }
+
+    /// With static scales known, the surrogate's biases take the values the integer path adds:
+    /// round(b / (s_x·s_w[o]))·s_x·s_w[o]. (Dynamic schemes cannot: their s_x changes per batch.)
+    private func roundBiasesToTheInt32Grid() {
+        for l in layers {
+            guard let fqName = l.inputQuantizer, let p = (surrogate.node(named: fqName)?.layer as? FakeQuantize)?.params,
+                  let node = surrogate.node(named: l.name) else { continue }
+            guard let bias = (node.layer as? Conv2d)?.bias ?? (node.layer as? Linear)?.bias else { continue }
+            for o in 0..<bias.value.count {
+                let s = p.scale * l.weightScales[o]
+                bias.value[o] = QuantMath.roundEven(bias.value[o] / s) * s
+            }
+        }
+    }
+
+    /// The integer path's logits for x [N, C, H, W].
+    public func integerForward(_ x: Tensor) -> Tensor {
+        precondition(calibrated, "DeployedModel: calibrate before running a static scheme")
+        var outputs: [Tensor] = [x]
+        for (i, node) in surrogate.nodes.enumerated() where i > 0 {
+            let ins = node.inputs.map { outputs[$0] }
+            if let (q, sums, scales) = intWeights[node.name], let fqName = inputQuantizers[node.name],
+               let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = fq.lastParams {
+                outputs.append(integerLayer(node.layer, input: ins[0], params: p, q: q, rowSums: sums, scales: scales))
+            } else {
+                // The layer's forward writes into its own buffer: copy, since later nodes may reuse it.
+                outputs.append(node.layer.forward(ins, mode: .inference).clone())
+            }
+        }
+        return outputs[outputs.count - 1]
+    }
+
+    /// uint8 codes of an input that a FakeQuantize already put on its grid: q = round(v/s) + z.
+    private func codes(_ v: UnsafePointer<Float>, _ n: Int, _ p: QuantMath.Affine, into out: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<n { out[i] = UInt8(clamping: Int32(QuantMath.roundEven(v[i] / p.scale)) + p.zeroPoint) }
+    }
+
+    private func integerLayer(_ layer: any Layer, input x: Tensor, params p: QuantMath.Affine, q: [Int8], rowSums: [Int32], scales: [Float]) -> Tensor {
+        if let fc = layer as? Linear {
+            let n = x.batch, (fi, fo) = (fc.inFeatures, fc.outFeatures)
+            var a = [UInt8](repeating: 0, count: n * fi), acc = [Int32](repeating: 0, count: n * fo)
+            a.withUnsafeMutableBufferPointer { codes(x.data, n * fi, p, into: $0.baseAddress!) }
+            bs_gemm_u8s8s32(Int32(n), Int32(fo), Int32(fi), a, Int32(fi), q, Int32(fi), &acc, Int32(fo))
+            let y = Tensor(shape: [n, fo])
+            for r in 0..<n { for o in 0..<fo { y[r * fo + o] = rescale(acc[r * fo + o], o, p, rowSums, scales, fc.bias) } }
+            return y
+        }
+        let conv = layer as! Conv2d
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h + conv.padding.top + conv.padding.bottom - conv.kernel.h) / conv.stride.h + 1
+        let ow = (w + conv.padding.left + conv.padding.right - conv.kernel.w) / conv.stride.w + 1
+        let k = c * conv.kernel.h * conv.kernel.w, hw = oh * ow, oc = conv.outChannels
+        let y = Tensor(shape: [n, oc, oh, ow])
+        // (q − z) as exact small integers in float: im2col's zero padding is then real zero,
+        // i.e. the code z, as the integer kernel of a deployed runtime pads.
+        let centred = Tensor(shape: [c, h, w]), col = Tensor(shape: [k, hw])
+        var a = [UInt8](repeating: 0, count: hw * k), acc = [Int32](repeating: 0, count: hw * oc)
+        for img in 0..<n {
+            let src = x.data + img * c * h * w
+            for i in 0..<(c * h * w) { centred[i] = QuantMath.roundEven(src[i] / p.scale) }
+            bs_im2col(centred.data, Int32(c), Int32(h), Int32(w), Int32(conv.kernel.h), Int32(conv.kernel.w), Int32(conv.stride.h),
+                      Int32(conv.stride.w), Int32(conv.padding.top), Int32(conv.padding.left), Int32(oh), Int32(ow), 0, Int32(oh), col.data, Int32(hw))
+            // A [cols × K] = colᵀ + z, as uint8.
+            for kk in 0..<k { for j in 0..<hw { a[j * k + kk] = UInt8(clamping: Int32(col[kk * hw + j]) + p.zeroPoint) } }
+            bs_gemm_u8s8s32(Int32(hw), Int32(oc), Int32(k), a, Int32(k), q, Int32(k), &acc, Int32(oc))
+            let out = y.data + img * oc * hw
+            for j in 0..<hw { for o in 0..<oc { out[o * hw + j] = rescale(acc[j * oc + o], o, p, rowSums, scales, conv.bias) } }
+        }
+        return y
+    }
+
+    /// s_x·s_w[o]·(Σ q_x q_w − z·Σ q_w + round(b / (s_x s_w[o]))): the int32 accumulator with the
+    /// zero-point correction and the int32 bias, rescaled to real units.
+    @inline(__always)
+    private func rescale(_ acc: Int32, _ o: Int, _ p: QuantMath.Affine, _ rowSums: [Int32], _ scales: [Float], _ bias: Parameter?) -> Float {
+        let s = p.scale * scales[o]
+        var v = acc &- p.zeroPoint &* rowSums[o]
+        if let b = bias { v = v &+ Int32(QuantMath.roundEven(b.value[o] / s)) }   // exact for biases already on the grid
+        return Float(v) * s
+    }
+
+    /// Surrogate vs integer path on the same batches: top-1 agreement and max |logit difference|.
+    public func agreement(on batches: [Tensor]) -> (top1: Double, maxLogitDifference: Float) {
+        var same = 0, total = 0
+        var worst: Float = 0
+        for b in batches {
+            let s = surrogate.forward(b, mode: .inference).clone()
+            let i = integerForward(b)
+            let ps = SoftmaxCrossEntropy.predictions(s), pi = SoftmaxCrossEntropy.predictions(i)
+            same += zip(ps, pi).filter { $0 == $1 }.count
+            total += ps.count
+            for j in 0..<s.count { worst = max(worst, abs(s[j] - i[j])) }
+        }
+        return (total > 0 ? Double(same) / Double(total) : 1, worst)
+    }
+}

@@ -1,0 +1,64 @@
+import BlindspotEngine
+
+/// Activation fake-quantization: x ↦ (clamp(round(x/s) + z, qmin, qmax) − z)·s, per tensor.
+/// Backward is the straight-through estimator (Bengio et al. 2013; Jacob et al. 2018 §3):
+/// the gradient passes unchanged where x lies inside the clipping range and is zero outside.
+///
+/// Three modes: `observing` (calibration: records min/max, passes x through), calibrated
+/// (`params` fixed), and `dynamic` (params from each batch's min/max, as dynamic quantization).
+public final class FakeQuantize: Layer, @unchecked Sendable {
+    public let kind = "fakequant"
+    public var params: QuantMath.Affine?
+    public let dynamic: Bool
+    public var observing = false
+    public private(set) var observedMin = Float.infinity
+    public private(set) var observedMax = -Float.infinity
+    /// The parameters the last forward used (dynamic mode changes them per batch).
+    public private(set) var lastParams: QuantMath.Affine?
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+
+    public init(dynamic: Bool) { self.dynamic = dynamic }
+
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] { inputs[0] }
+
+    /// Fixes the calibrated parameters from what was observed (min–max).
+    public func finishCalibration() {
+        observing = false
+        params = observedMin <= observedMax ? QuantMath.Affine(min: observedMin, max: observedMax) : QuantMath.Affine(min: 0, max: 0)
+    }
+
+    public func forward(_ inputs: [Tensor], mode: ForwardMode) -> Tensor {
+        let x = inputs[0]
+        if observing {
+            for i in 0..<x.count { observedMin = min(observedMin, x[i]); observedMax = max(observedMax, x[i]) }
+            return x
+        }
+        let p: QuantMath.Affine
+        if dynamic {
+            var lo = Float.infinity, hi = -Float.infinity
+            for i in 0..<x.count { lo = min(lo, x[i]); hi = max(hi, x[i]) }
+            p = QuantMath.Affine(min: lo, max: hi)
+        } else {
+            p = params ?? QuantMath.Affine(min: 0, max: 0)
+        }
+        lastParams = p
+        output.resize(x.shape)
+        let y = output
+        let per = x.sampleSize
+        Parallel.forSlices(x.batch) { _, r in
+            let xp = x.data, yp = y.data
+            for i in (r.lowerBound * per)..<(r.upperBound * per) { yp[i] = p.fakeQuantize(xp[i]) }
+        }
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool]) -> [Tensor?] {
+        guard needInputGrad[0] else { return [nil] }
+        guard let p = lastParams, !observing else { return [gradOutput] }
+        let x = inputs[0], window = p.clipRange
+        gradInput.resize(x.shape)
+        for i in 0..<x.count { gradInput[i] = window.contains(x[i]) ? gradOutput[i] : 0 }
+        return [gradInput]
+    }
+}
