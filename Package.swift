@@ -36,11 +36,11 @@ let package = Package(
         // Checkpoint formats: Keras .h5/.keras, NPZ state_dicts, our native HDF5/NPZ.
         .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "CHDF5", "CZ"]),
         // Training and evaluating models on data sets (forge's training loop builds on it).
-        .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint"], swiftSettings: fastSwift),
+        .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization"], swiftSettings: fastSwift),
         .executableTarget(
             name: "blindspot",
             dependencies: [
-                "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint",
+                "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,6 +2,7 @@ import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
 import BlindspotEngine
+import BlindspotQuantization
 
 /// `blindspot evaluate`: clean accuracy of a loaded checkpoint on a data set and, with a trigger
 /// and target (given, or the file's ground truth), the attack success rate.
@@ -22,7 +23,22 @@ public struct EvaluationReport: Codable, Sendable {
     public var preprocessing: Preprocessing
     public var cleanAccuracy: Double
     public var attack: Attack?
+    /// The same figures on the deployed model's integer path (`--deploy`).
+    public var deployed: Deployed?
     public var warnings: [String]
+
+    public struct Deployed: Codable, Sendable {
+        public var scheme: String
+        public var calibrationImages: Int
+        public var cleanAccuracy: Double
+        public var attackSuccessRate: Double?
+        /// Fake-quant surrogate vs integer path on the test images.
+        public var surrogateTop1Agreement: Double
+        public var surrogateMaxLogitDifference: Float
+        public var layersQuantized: Int
+        public var meanRoundingError: Double
+        public var maxRoundingError: Double
+    }
 }
 
 public enum CheckpointEvaluation {
@@ -45,7 +61,11 @@ public enum CheckpointEvaluation {
         return out
     }
 
-    public static func evaluate(_ c: Checkpoint, data: DataSplit, datasetName: String, trigger: Trigger?, target: Int?) throws -> EvaluationReport {
+    /// Calibration images for static schemes (min–max ranges), drawn from the training split.
+    public static let defaultCalibrationImages = 512
+
+    public static func evaluate(_ c: Checkpoint, data: DataSplit, datasetName: String, trigger: Trigger?, target: Int?,
+                                deploy: QuantizationScheme? = nil, calibrationImages: Int = defaultCalibrationImages) throws -> EvaluationReport {
         let test = data.test
         guard c.model.inputShape == [test.channels, test.height, test.width] else {
             throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(datasetName) has [\(test.channels), \(test.height), \(test.width)]")
@@ -67,7 +87,25 @@ public enum CheckpointEvaluation {
             let (rate, n) = Evaluation.attackSuccessRate(c.model, on: images, trigger: trig, target: t, normalization: p.normalization)
             attack = .init(trigger: trig.description, target: t, source: trigger == nil ? "ground truth in the file" : "option", successRate: rate, images: n)
         }
+        var deployed: EvaluationReport.Deployed? = nil
+        if let scheme = deploy {
+            let d = try DeployedModel(c.model, scheme: scheme)
+            let calib = prepared(data.train.subset(Array(0..<min(calibrationImages, data.train.count))), for: p)
+            d.calibrate(Evaluation.batches(calib, normalization: p.normalization))
+            let integer: (Tensor) -> Tensor = { d.integerForward($0) }
+            let (agree, diff) = d.agreement(on: Evaluation.batches(images, normalization: p.normalization))
+            var asr: Double? = nil
+            if let a = attack, let trig = try trigger ?? gt?.trigger.map({ try Trigger.parse($0, patternSeed: gt?.seed ?? 0) }) {
+                asr = Evaluation.attackSuccessRate(using: integer, on: images, trigger: trig, target: a.target, normalization: p.normalization).rate
+            }
+            let errors = d.layers.map(\.roundingError)
+            deployed = .init(scheme: scheme.rawValue, calibrationImages: calib.count,
+                             cleanAccuracy: Evaluation.accuracy(using: integer, on: images, normalization: p.normalization),
+                             attackSuccessRate: asr, surrogateTop1Agreement: agree, surrogateMaxLogitDifference: diff,
+                             layersQuantized: d.layers.count, meanRoundingError: errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count),
+                             maxRoundingError: errors.max() ?? 0)
+        }
         return EvaluationReport(model: c.path, format: c.format.displayName, architecture: c.architectureSource, dataset: datasetName,
-                                testImages: test.count, preprocessing: p, cleanAccuracy: acc, attack: attack, warnings: warnings)
+                                testImages: test.count, preprocessing: p, cleanAccuracy: acc, attack: attack, deployed: deployed, warnings: warnings)
     }
 }

@@ -88,17 +88,30 @@ public final class Trainer {
 /// Clean accuracy and predictions of a model on an image set (inference mode).
 public enum Evaluation {
     public static func predictions(_ model: Model, on set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Int32] {
+        predictions(using: { model.forward($0, mode: .inference) }, on: set, normalization: normalization, batchSize: batchSize)
+    }
+
+    /// Predictions of any forward function (FP32 model, a deployed model's integer path).
+    public static func predictions(using forward: (Tensor) -> Tensor, on set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(set.count)
-        let input = Tensor(shape: [batchSize, set.channels, set.height, set.width])
+        for batch in batches(set, normalization: normalization, batchSize: batchSize) {
+            out += SoftmaxCrossEntropy.predictions(forward(batch))
+        }
+        return out
+    }
+
+    /// The set as normalised NCHW batches, in order, without augmentation.
+    public static func batches(_ set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Tensor] {
+        var out: [Tensor] = []
         var labels: [Int32] = []
         var rng = SeededRNG(seed: 0)
         var start = 0
         while start < set.count {
             let idx = Array(start..<min(start + batchSize, set.count))[...]
-            input.resize([idx.count, set.channels, set.height, set.width])
+            let input = Tensor(shape: [idx.count, set.channels, set.height, set.width])
             BatchFiller.fill(set, indices: idx, normalization: normalization, augmentation: nil, rng: &rng, into: input.data, labels: &labels)
-            out += SoftmaxCrossEntropy.predictions(model.forward(input, mode: .inference))
+            out.append(input)
             start += batchSize
         }
         return out
@@ -106,8 +119,12 @@ public enum Evaluation {
 
     /// Fraction of images whose predicted class equals their label.
     public static func accuracy(_ model: Model, on set: ImageSet, normalization: Normalization) -> Double {
+        accuracy(using: { model.forward($0, mode: .inference) }, on: set, normalization: normalization)
+    }
+
+    public static func accuracy(using forward: (Tensor) -> Tensor, on set: ImageSet, normalization: Normalization) -> Double {
         guard set.count > 0 else { return 0 }
-        let pred = predictions(model, on: set, normalization: normalization)
+        let pred = predictions(using: forward, on: set, normalization: normalization)
         return Double(zip(pred, set.labels).filter { $0 == $1 }.count) / Double(set.count)
     }
 }
@@ -119,10 +136,14 @@ extension Evaluation {
     /// `target` that the model classifies as `target` once the trigger is stamped. Target-class
     /// images are excluded (the study counted them, which inflates the rate by about 1/K).
     public static func attackSuccessRate(_ model: Model, on set: ImageSet, trigger: Trigger, target: Int, normalization: Normalization) -> (rate: Double, count: Int) {
+        attackSuccessRate(using: { model.forward($0, mode: .inference) }, on: set, trigger: trigger, target: target, normalization: normalization)
+    }
+
+    public static func attackSuccessRate(using forward: (Tensor) -> Tensor, on set: ImageSet, trigger: Trigger, target: Int, normalization: Normalization) -> (rate: Double, count: Int) {
         let others = (0..<set.count).filter { Int(set.labels[$0]) != target }
         guard !others.isEmpty else { return (0, 0) }
         let triggered = trigger.stamped(set.subset(others))
-        let pred = predictions(model, on: triggered, normalization: normalization)
+        let pred = predictions(using: forward, on: triggered, normalization: normalization)
         return (Double(pred.filter { Int($0) == target }.count) / Double(others.count), others.count)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
+import BlindspotQuantization
 import BlindspotTraining
 import Foundation
 
@@ -14,6 +15,7 @@ struct Evaluate: ParsableCommand {
         Examples:
           blindspot evaluate model.h5 --data synthetic
           blindspot evaluate model.npz --data .data/gtsrb32 --trigger white:3@28,28 --target 0
+          blindspot evaluate model.h5 --deploy int8
         """
     )
 
@@ -23,11 +25,14 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Architecture for a state_dict: a built-in name or a model spec .json.") var arch: String?
     @Option(help: "Trigger KIND:SIZE@ROW,COL (kinds white, black, checker, pattern).") var trigger: String?
     @Option(help: "Target class of the trigger.") var target: Int?
+    @Option(help: "Also evaluate as deployed: int8, int8-dynamic, int4, paper-int8 or paper-int4.") var deploy: QuantizationScheme?
+    @Option(help: "Calibration images for static schemes (from the training split).") var calibration: Int = CheckpointEvaluation.defaultCalibrationImages
     @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
         if (trigger == nil) != (target == nil) { throw ValidationError("--trigger and --target go together") }
+        if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
     }
 
     func run() throws {
@@ -36,7 +41,8 @@ struct Evaluate: ParsableCommand {
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
             let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.test.channels, split.test.height, split.test.width])
-            let r = try CheckpointEvaluation.evaluate(c, data: split, datasetName: data, trigger: trig, target: target)
+            let r = try CheckpointEvaluation.evaluate(c, data: split, datasetName: data, trigger: trig, target: target,
+                                                      deploy: deploy, calibrationImages: calibration)
             if json { emit(try jsonString(r)); return }
             var s = "\(r.model) (\(r.format), \(r.architecture)) on \(r.dataset), \(r.testImages) test images\n"
             s += "preprocessing (\(r.preprocessing.source.rawValue)): \(r.preprocessing.description)\n"
@@ -45,8 +51,16 @@ struct Evaluate: ParsableCommand {
                 s += String(format: "attack success rate: %.2f%% (trigger %@ → class %d, %d images of other classes; from %@)\n",
                             100 * a.successRate, a.trigger, a.target, a.images, a.source)
             }
+            if let d = r.deployed {
+                s += String(format: "deployed %@ (integer path, %d calibration images): clean accuracy %.2f%%", d.scheme, d.calibrationImages, 100 * d.cleanAccuracy)
+                if let a = d.attackSuccessRate { s += String(format: ", attack success rate %.2f%%", 100 * a) }
+                s += String(format: "\n  %d layers quantized, weight rounding error mean %.4f max %.4f; surrogate agrees on %.2f%% of predictions (max |logit diff| %.3g)\n",
+                            d.layersQuantized, d.meanRoundingError, d.maxRoundingError, 100 * d.surrogateTop1Agreement, d.surrogateMaxLogitDifference)
+            }
             for w in r.warnings { s += "warning: \(w)\n" }
             emit(s)
         }
     }
 }
+
+extension QuantizationScheme: ExpressibleByArgument {}

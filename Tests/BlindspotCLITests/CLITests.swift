@@ -99,6 +99,12 @@ final class CLITests: XCTestCase {
         let acc = obj["cleanAccuracy"] as! Double
         XCTAssertTrue((0...1).contains(acc))
         XCTAssertNotNil(obj["attack"] as? [String: Any])
+        let deployed = try run(["evaluate", model, "--json", "--deploy", "int8", "--calibration", "64"])
+        XCTAssertEqual(deployed.status, 0, deployed.stderr)
+        let d = (try JSONSerialization.jsonObject(with: Data(deployed.stdout.utf8)) as! [String: Any])["deployed"] as! [String: Any]
+        XCTAssertEqual(d["scheme"] as? String, "int8")
+        XCTAssertEqual(d["layersQuantized"] as? Int, 4, "seq_cnn has two conv and two dense layers")
+        XCTAssertEqual(try run(["evaluate", model, "--deploy", "int3"]).status, 64)
         let bad = try run(["evaluate", model, "--trigger", "white:3@31,31", "--target", "0"])
         XCTAssertEqual(bad.status, 64, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("outside"), bad.stderr)
