@@ -34,7 +34,7 @@ let package = Package(
         // Quantization as deployed: schemes, BN folding, calibration, fake-quant surrogate, integer path.
         .target(name: "BlindspotQuantization", dependencies: ["BlindspotCore", "BlindspotEngine", "_BlindspotKernels"], swiftSettings: fastSwift),
         // Checkpoint formats: Keras .h5/.keras, NPZ state_dicts, our native HDF5/NPZ.
-        .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "CHDF5", "CZ"]),
+        .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "CHDF5", "CZ"]),
         // Training and evaluating models on data sets (forge's training loop builds on it).
         .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization"], swiftSettings: fastSwift),
         .executableTarget(
@@ -46,7 +46,7 @@ let package = Package(
         ),
         .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
         .testTarget(name: "BlindspotDataTests", dependencies: ["BlindspotData", "BlindspotCore"]),
-        .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore"]),
+        .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore", "BlindspotCheckpoint", "BlindspotQuantization"]),
         .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining"]),

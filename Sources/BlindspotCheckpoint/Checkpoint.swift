@@ -1,6 +1,7 @@
 import BlindspotCore
 import BlindspotData
 import BlindspotEngine
+import BlindspotQuantization
 import Foundation
 
 /// The file formats blindspot reads (and, for the native ones, writes).
@@ -101,6 +102,9 @@ public struct Checkpoint: @unchecked Sendable {
     /// Element type each stored tensor had in the file (`float32`, `float16`, `float64`), by parameter/buffer name.
     public var storedTypes: [String: String]
     public var warnings: [String]
+    /// Set for a deployed checkpoint (`blindspot quantize`): `model` is then the deployed graph
+    /// (BatchNorm folded where the scheme folds) with weights on their integer grid.
+    public var quantization: QuantizationRecord?
 
     public init(path: String, model: Model, format: CheckpointFormat, architectureSource: String, preprocessing: Preprocessing? = nil,
                 classNames: [String]? = nil, outputActivation: String? = nil, metadata: [String: String] = [:],

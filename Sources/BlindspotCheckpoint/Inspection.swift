@@ -29,6 +29,8 @@ public struct Inspection: Codable, Sendable {
     public var preprocessing: Preprocessing?
     public var outputActivation: String?
     public var groundTruth: GroundTruth?
+    /// For a deployed checkpoint: its scheme and calibration.
+    public var deployedAs: String?
     public var metadata: [String: String]
     public var warnings: [String]
 
@@ -66,6 +68,10 @@ public struct Inspection: Codable, Sendable {
         preprocessing = c.preprocessing
         outputActivation = c.outputActivation
         groundTruth = c.groundTruth
+        deployedAs = c.quantization.map { q in
+            "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
+                + (q.activations.isEmpty ? "" : ", \(q.activations.count) calibrated activation ranges (\(q.calibrationImages ?? 0) images)")
+        }
         metadata = c.metadata
         warnings = c.warnings
     }

@@ -1,5 +1,6 @@
 import BlindspotCore
 import BlindspotEngine
+import BlindspotQuantization
 import Foundation
 
 /// blindspot's own checkpoints, HDF5 or NPZ. Both hold one JSON header (model spec,
@@ -24,11 +25,13 @@ public enum NativeFormat {
         var outputActivation: String?
         var metadata: [String: String]
         var groundTruth: GroundTruth?
+        var quantization: QuantizationRecord?
     }
 
     static func header(_ c: Checkpoint) throws -> Data {
         let h = Header(format: headerFormat, version: headerVersion, model: try ModelSpec(c.model), preprocessing: c.preprocessing,
-                       classNames: c.classNames, outputActivation: c.outputActivation, metadata: c.metadata, groundTruth: c.groundTruth)
+                       classNames: c.classNames, outputActivation: c.outputActivation, metadata: c.metadata, groundTruth: c.groundTruth,
+                       quantization: c.quantization)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return try enc.encode(h)
@@ -56,9 +59,11 @@ public enum NativeFormat {
             }
             try assign(values, shape: shape, to: t, name: name, file: path)
         }
-        return Checkpoint(path: path, model: model, format: format, architectureSource: "model spec in the file", preprocessing: h.preprocessing,
-                          classNames: h.classNames, outputActivation: h.outputActivation, metadata: h.metadata, groundTruth: h.groundTruth,
-                          storedTypes: Dictionary(uniqueKeysWithValues: model.stateDict.map { ($0.name, "float32") }))
+        var c = Checkpoint(path: path, model: model, format: format, architectureSource: "model spec in the file", preprocessing: h.preprocessing,
+                           classNames: h.classNames, outputActivation: h.outputActivation, metadata: h.metadata, groundTruth: h.groundTruth,
+                           storedTypes: Dictionary(uniqueKeysWithValues: model.stateDict.map { ($0.name, "float32") }))
+        c.quantization = h.quantization
+        return c
     }
 
     // MARK: HDF5

@@ -57,33 +57,37 @@ public struct ModelSpec: Codable, Equatable, Sendable {
 
     /// The spec of an existing model.
     public init(_ model: Model) throws {
-        var nodes: [NodeSpec] = []
-        for (i, n) in model.nodes.enumerated() where i > 0 {
-            var a = Attributes()
-            switch n.layer {
-            case let c as Conv2d:
-                a.inChannels = c.inChannels; a.outChannels = c.outChannels
-                a.kernel = [c.kernel.h, c.kernel.w]; a.stride = [c.stride.h, c.stride.w]
-                a.padding = [c.padding.top, c.padding.left, c.padding.bottom, c.padding.right]
-                a.bias = c.bias != nil
-            case let l as Linear:
-                a.inFeatures = l.inFeatures; a.outFeatures = l.outFeatures; a.bias = l.bias != nil
-            case let b as BatchNorm2d:
-                a.channels = b.channels; a.epsilon = b.epsilon; a.momentum = b.momentum
-            case let p as MaxPool2d:
-                a.kernel = [p.kernel]; a.stride = [p.stride]
-            case let p as AvgPool2d:
-                a.kernel = [p.kernel]; a.stride = [p.stride]
-            case let d as Dropout:
-                a.probability = d.probability
-            case is ReLU, is Flatten, is Add, is GlobalAvgPool2d:
-                break
-            default:
-                throw BlindspotError.internalError("no spec for layer kind \(n.layer.kind)")
-            }
-            nodes.append(NodeSpec(name: n.name, op: n.layer.kind, inputs: n.inputs.map { model.nodes[$0].name }, attributes: a))
+        let nodes = try model.nodes.dropFirst().map { n in
+            try ModelSpec.nodeSpec(of: n.layer, name: n.name, inputs: n.inputs.map { model.nodes[$0].name })
         }
         self.init(name: model.name, inputShape: model.inputShape, nodes: nodes)
+    }
+
+    /// The spec of one layer (its kind and attributes, not its weights).
+    public static func nodeSpec(of layer: any Layer, name: String, inputs: [String]) throws -> NodeSpec {
+        var a = Attributes()
+        switch layer {
+        case let c as Conv2d:
+            a.inChannels = c.inChannels; a.outChannels = c.outChannels
+            a.kernel = [c.kernel.h, c.kernel.w]; a.stride = [c.stride.h, c.stride.w]
+            a.padding = [c.padding.top, c.padding.left, c.padding.bottom, c.padding.right]
+            a.bias = c.bias != nil
+        case let l as Linear:
+            a.inFeatures = l.inFeatures; a.outFeatures = l.outFeatures; a.bias = l.bias != nil
+        case let b as BatchNorm2d:
+            a.channels = b.channels; a.epsilon = b.epsilon; a.momentum = b.momentum
+        case let p as MaxPool2d:
+            a.kernel = [p.kernel]; a.stride = [p.stride]
+        case let p as AvgPool2d:
+            a.kernel = [p.kernel]; a.stride = [p.stride]
+        case let d as Dropout:
+            a.probability = d.probability
+        case is ReLU, is Flatten, is Add, is GlobalAvgPool2d:
+            break
+        default:
+            throw BlindspotError.internalError("no spec for layer kind \(layer.kind)")
+        }
+        return NodeSpec(name: name, op: layer.kind, inputs: inputs, attributes: a)
     }
 
     /// Builds the graph (parameters zero; BatchNorm at its defaults). `file` names the source in errors.

@@ -2,6 +2,23 @@ import BlindspotCore
 import BlindspotEngine
 import _BlindspotKernels
 
+/// What a deployed checkpoint stores so that it runs again without recalibration: the scheme,
+/// each quantized layer's weight scales and (static schemes) its input's activation parameters.
+public struct QuantizationRecord: Codable, Sendable, Equatable {
+    public var scheme: QuantizationScheme
+    public var weightScales: [String: [Float]]
+    public var activations: [String: QuantMath.Affine]
+    public var calibrationImages: Int?
+    /// Rounding error of each layer against its FP32 source (not recoverable from the deployed weights).
+    public var roundingErrors: [String: Double]?
+
+    public init(scheme: QuantizationScheme, weightScales: [String: [Float]], activations: [String: QuantMath.Affine], calibrationImages: Int?,
+                roundingErrors: [String: Double]) {
+        self.scheme = scheme; self.weightScales = weightScales; self.activations = activations; self.calibrationImages = calibrationImages
+        self.roundingErrors = roundingErrors
+    }
+}
+
 /// How one conv/linear layer was quantized.
 public struct LayerQuantization: Sendable, Codable {
     public var name: String
@@ -31,12 +48,24 @@ public final class DeployedModel: @unchecked Sendable {
     private var intWeights: [String: (q: [Int8], rowSums: [Int32], scales: [Float])] = [:]
     public private(set) var calibrated = false
 
+    public private(set) var calibrationImages: Int?
+
     /// Builds the deployed model from an FP32 model (left untouched). Static schemes need
     /// `calibrate` before use.
-    public init(_ model: Model, scheme: QuantizationScheme) throws {
+    public convenience init(_ model: Model, scheme: QuantizationScheme) throws {
+        try self.init(base: scheme.foldsBatchNorm ? try Folding.foldBatchNorm(model) : try model.copy(), scheme: scheme, record: nil)
+    }
+
+    /// Rebuilds a deployed model saved by `deployedBase()` + `record`: no folding, no rounding
+    /// anew (the recorded scales are used), no calibration.
+    public convenience init(restoring base: Model, record: QuantizationRecord) throws {
+        try self.init(base: try base.copy(), scheme: record.scheme, record: record)
+    }
+
+    private init(base: Model, scheme: QuantizationScheme, record: QuantizationRecord?) throws {
         self.scheme = scheme
-        let base = scheme.foldsBatchNorm ? try Folding.foldBatchNorm(model) : try model.copy()
-        let m = Model(name: "\(model.name)@\(scheme.rawValue)", inputShape: base.inputShape)
+        let plainName = base.name.split(separator: "@").first.map(String.init) ?? base.name
+        let m = Model(name: "\(plainName)@\(scheme.rawValue)", inputShape: base.inputShape)
         var quantizers: [String: String] = [:]
         for node in base.nodes.dropFirst() {
             var inputs = node.inputs.map { base.nodes[$0].name }
@@ -47,15 +76,61 @@ public final class DeployedModel: @unchecked Sendable {
                 inputs = [fq]
                 quantizers[node.name] = fq
             }
-            let spec = try ModelSpec(base).nodes.first { $0.name == node.name }!
-            let layer = try ModelSpec.layer(for: spec, file: base.name)
+            let layer = try ModelSpec.layer(for: try ModelSpec.nodeSpec(of: node.layer, name: node.name, inputs: inputs), file: base.name)
             try m.add(node.name, layer, inputs: inputs)
         }
         for ((_, a), (_, b)) in zip(base.stateDict, m.stateDict) { b.copy(from: a) }
         surrogate = m
         inputQuantizers = quantizers
         calibrated = scheme.activations != .calibrated
-        try quantizeWeights()
+        try quantizeWeights(recordedScales: record?.weightScales)
+        if let record, scheme.activations == .calibrated {
+            for (layer, fqName) in quantizers {
+                guard let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = record.activations[layer] else {
+                    throw BlindspotError.badInput(file: base.name, problem: "quantization record lacks the activation parameters of '\(layer)'")
+                }
+                fq.params = p
+            }
+            calibrated = true
+            calibrationImages = record.calibrationImages
+        }
+        if let record {
+            for i in layers.indices { layers[i].roundingError = record.roundingErrors?[layers[i].name] ?? layers[i].roundingError }
+        }
+    }
+
+    /// What a deployed checkpoint stores with `deployedBase()`.
+    public var record: QuantizationRecord {
+        var acts: [String: QuantMath.Affine] = [:]
+        if scheme.activations == .calibrated {
+            for (layer, fqName) in inputQuantizers {
+                if let p = (surrogate.node(named: fqName)?.layer as? FakeQuantize)?.params { acts[layer] = p }
+            }
+        }
+        var errors: [String: Double] = [:]
+        for l in layers { errors[l.name] = max(errors[l.name] ?? 0, l.roundingError) }
+        return QuantizationRecord(scheme: scheme, weightScales: intWeights.mapValues(\.scales), activations: acts, calibrationImages: calibrationImages,
+                                  roundingErrors: errors)
+    }
+
+    /// The integer weights of each quantized layer ([OUT × K], row-major), for checkpoints.
+    public var integerWeights: [String: [Int8]] { intWeights.mapValues(\.q) }
+
+    /// The surrogate without its FakeQuantize nodes: the (folded) graph with the deployed weights
+    /// and biases — what a deployed checkpoint stores next to `record`.
+    public func deployedBase() throws -> Model {
+        var redirect: [String: String] = [:]
+        var nodes: [ModelSpec.NodeSpec] = []
+        let full = surrogate
+        for (i, n) in full.nodes.enumerated() where i > 0 {
+            let inputs = n.inputs.map { redirect[full.nodes[$0].name] ?? full.nodes[$0].name }
+            if n.layer is FakeQuantize { redirect[n.name] = inputs[0]; continue }
+            nodes.append(try ModelSpec.nodeSpec(of: n.layer, name: n.name, inputs: inputs))
+        }
+        let m = try ModelSpec(name: full.name, inputShape: full.inputShape, nodes: nodes).build(file: full.name)
+        let source = Dictionary(uniqueKeysWithValues: full.stateDict.map { ($0.name, $0.tensor) })
+        for (name, t) in m.stateDict { t.copy(from: source[name]!) }
+        return m
     }
 
     private let inputQuantizers: [String: String]
@@ -69,12 +144,15 @@ public final class DeployedModel: @unchecked Sendable {
     }
 
     /// Rounds the weights as the scheme does and records the integers for the integer path.
-    private func quantizeWeights() throws {
+    /// With `recordedScales`, the weights are already on their grid: the integers are recovered
+    /// with the recorded scales (exactly), not recomputed.
+    private func quantizeWeights(recordedScales: [String: [Float]]?) throws {
         for node in surrogate.nodes {
             if scheme == .paperInt4 {
-                // Every parameter named weight — conv, linear and BatchNorm γ — per tensor, 16 levels.
+                // Every parameter named weight — conv, linear and BatchNorm γ — per tensor, 16 levels
+                // (already rounded when restoring: rounding again would move values by an ulp).
                 for p in node.layer.parameters where p.name.hasSuffix(".weight") {
-                    let w = p.value.toArray(), r = QuantMath.minMaxLevels(w)
+                    let w = p.value.toArray(), r = recordedScales == nil ? QuantMath.minMaxLevels(w) : w
                     p.value.copy(from: Tensor(shape: p.value.shape, values: r))
                     layers.append(LayerQuantization(name: node.name, kind: node.layer.kind, weightBits: 4, weightScales: [],
                                                     roundingError: QuantMath.relativeL2(w, r), inputQuantizer: nil))
@@ -84,8 +162,11 @@ public final class DeployedModel: @unchecked Sendable {
             guard DeployedModel.quantizes(node.layer, scheme) else { continue }
             let weight = (node.layer as? Conv2d)?.weight ?? (node.layer as! Linear).weight
             let out = weight.value.shape[0], w = weight.value.toArray(), per = w.count / out
-            let q: [Int8], scales: [Float]
-            if scheme == .paperInt8 {
+            var q: [Int8], scales: [Float]
+            if let recorded = recordedScales?[node.name], recorded.count == out {
+                scales = recorded
+                q = (0..<w.count).map { Int8(clamping: Int(QuantMath.roundEven(w[$0] / recorded[$0 / per]))) }
+            } else if scheme == .paperInt8 {
                 let t = QuantMath.perTensorSymmetric(w, bits: 8)
                 (q, scales) = (t.q, Array(repeating: t.scale, count: out))
             } else {
@@ -107,8 +188,9 @@ public final class DeployedModel: @unchecked Sendable {
 
     /// Calibrates static activation ranges (min–max) on batches of clean, normalised images.
     /// The ranges are observed on the model with quantized weights and unquantized activations.
-    public func calibrate(_ batches: [Tensor]) {
+    public func calibrate(_ batches: [Tensor], images: Int? = nil) {
         guard scheme.activations == .calibrated else { calibrated = true; return }
+        calibrationImages = images ?? batches.reduce(0) { $0 + $1.batch }
         for f in fakeQuantizers { f.observing = true }
         for b in batches { surrogate.forward(b, mode: .inference) }
         for f in fakeQuantizers { f.finishCalibration() }

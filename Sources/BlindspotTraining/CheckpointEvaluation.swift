@@ -88,10 +88,9 @@ public enum CheckpointEvaluation {
             attack = .init(trigger: trig.description, target: t, source: trigger == nil ? "ground truth in the file" : "option", successRate: rate, images: n)
         }
         var deployed: EvaluationReport.Deployed? = nil
-        if let scheme = deploy {
-            let d = try DeployedModel(c.model, scheme: scheme)
-            let calib = prepared(data.train.subset(Array(0..<min(calibrationImages, data.train.count))), for: p)
-            d.calibrate(Evaluation.batches(calib, normalization: p.normalization))
+        if let scheme = try Deployment.scheme(for: c, requested: deploy) {
+            let calibrationSet = data.train.subset(Array(0..<min(calibrationImages, data.train.count)))
+            let d = try Deployment.deploy(c, scheme: scheme, calibration: calibrationSet, preprocessing: p)
             let integer: (Tensor) -> Tensor = { d.integerForward($0) }
             let (agree, diff) = d.agreement(on: Evaluation.batches(images, normalization: p.normalization))
             var asr: Double? = nil
@@ -99,7 +98,7 @@ public enum CheckpointEvaluation {
                 asr = Evaluation.attackSuccessRate(using: integer, on: images, trigger: trig, target: a.target, normalization: p.normalization).rate
             }
             let errors = d.layers.map(\.roundingError)
-            deployed = .init(scheme: scheme.rawValue, calibrationImages: calib.count,
+            deployed = .init(scheme: scheme.rawValue, calibrationImages: d.calibrationImages ?? 0,
                              cleanAccuracy: Evaluation.accuracy(using: integer, on: images, normalization: p.normalization),
                              attackSuccessRate: asr, surrogateTop1Agreement: agree, surrogateMaxLogitDifference: diff,
                              layersQuantized: d.layers.count, meanRoundingError: errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count),

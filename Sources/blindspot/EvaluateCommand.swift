@@ -25,7 +25,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Architecture for a state_dict: a built-in name or a model spec .json.") var arch: String?
     @Option(help: "Trigger KIND:SIZE@ROW,COL (kinds white, black, checker, pattern).") var trigger: String?
     @Option(help: "Target class of the trigger.") var target: Int?
-    @Option(help: "Also evaluate as deployed: int8, int8-dynamic, int4, paper-int8 or paper-int4.") var deploy: QuantizationScheme?
+    @Option(help: "Also evaluate as deployed: auto (inferred from the file), int8, int8-dynamic, int4, paper-int8 or paper-int4.") var deploy: String?
     @Option(help: "Calibration images for static schemes (from the training split).") var calibration: Int = CheckpointEvaluation.defaultCalibrationImages
     @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
     @Flag(help: "Print the result as JSON.") var json = false
@@ -33,6 +33,9 @@ struct Evaluate: ParsableCommand {
     func validate() throws {
         if (trigger == nil) != (target == nil) { throw ValidationError("--trigger and --target go together") }
         if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
+        if let d = deploy, d != "auto", QuantizationScheme(rawValue: d) == nil {
+            throw ValidationError("--deploy '\(d)' is not auto or a scheme (\(QuantizationScheme.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
     }
 
     func run() throws {
@@ -41,8 +44,11 @@ struct Evaluate: ParsableCommand {
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
             let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.test.channels, split.test.height, split.test.width])
+            var scheme = deploy.flatMap { QuantizationScheme(rawValue: $0) }
+            var reason: String? = nil
+            if deploy == "auto" { (scheme, reason) = Deployment.inferScheme(c) }
             let r = try CheckpointEvaluation.evaluate(c, data: split, datasetName: data, trigger: trig, target: target,
-                                                      deploy: deploy, calibrationImages: calibration)
+                                                      deploy: scheme, calibrationImages: calibration)
             if json { emit(try jsonString(r)); return }
             var s = "\(r.model) (\(r.format), \(r.architecture)) on \(r.dataset), \(r.testImages) test images\n"
             s += "preprocessing (\(r.preprocessing.source.rawValue)): \(r.preprocessing.description)\n"
@@ -52,6 +58,7 @@ struct Evaluate: ParsableCommand {
                             100 * a.successRate, a.trigger, a.target, a.images, a.source)
             }
             if let d = r.deployed {
+                if let reason { s += "deployed precision: \(d.scheme) (\(reason))\n" }
                 s += String(format: "deployed %@ (integer path, %d calibration images): clean accuracy %.2f%%", d.scheme, d.calibrationImages, 100 * d.cleanAccuracy)
                 if let a = d.attackSuccessRate { s += String(format: ", attack success rate %.2f%%", 100 * a) }
                 s += String(format: "\n  %d layers quantized, weight rounding error mean %.4f max %.4f; surrogate agrees on %.2f%% of predictions (max |logit diff| %.3g)\n",

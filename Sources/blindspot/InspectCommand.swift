@@ -35,6 +35,7 @@ struct Inspect: ParsableCommand {
     func render(_ r: Inspection) -> String {
         var s = "\(r.file): \(r.format)\n"
         s += "architecture: \(r.modelName), from \(r.architectureSource); input \(r.inputShape.map(String.init).joined(separator: "×")), \(r.classes) classes\n"
+        if let d = r.deployedAs { s += "deployed: \(d)\n" }
         if let o = r.outputActivation { s += "output: the file's model ends in \(o); blindspot works on the logits before it\n" }
         let w = max(12, r.layers.map(\.name.count).max() ?? 0)
         s += "\n" + pad("layer", w) + "  " + pad("op", 16) + pad("output", 14) + lpad("params", 10) + lpad("MACs/img", 12) + "  storage\n"

@@ -33,6 +33,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("train"))
         XCTAssertTrue(r.stdout.contains("inspect"))
         XCTAssertTrue(r.stdout.contains("evaluate"))
+        XCTAssertTrue(r.stdout.contains("quantize"))
         XCTAssertFalse(r.stdout.contains("audit"), "audit is not implemented yet and must not be listed")
     }
 
@@ -105,6 +106,16 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(d["scheme"] as? String, "int8")
         XCTAssertEqual(d["layersQuantized"] as? Int, 4, "seq_cnn has two conv and two dense layers")
         XCTAssertEqual(try run(["evaluate", model, "--deploy", "int3"]).status, 64)
+        // quantize → a deployed file that inspect names and evaluate --deploy auto uses as is.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("q-\(UUID().uuidString).npz").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let q = try run(["quantize", model, "--deploy", "int4", "--calibration", "64", "--out", out])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(try run(["inspect", out]).stdout.contains("deployed: int4"))
+        let auto = try run(["evaluate", out, "--deploy", "auto"])
+        XCTAssertEqual(auto.status, 0, auto.stderr)
+        XCTAssertTrue(auto.stdout.contains("deployed precision: int4 (the file is a deployed int4 checkpoint)"), auto.stdout)
+        XCTAssertEqual(try run(["quantize", out, "--deploy", "int8", "--out", out + ".2.npz"]).status, 64, "quantizing twice is refused")
         let bad = try run(["evaluate", model, "--trigger", "white:3@31,31", "--target", "0"])
         XCTAssertEqual(bad.status, 64, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("outside"), bad.stderr)
