@@ -7,6 +7,7 @@ import _BlindspotKernels
 public struct QuantizationRecord: Codable, Sendable, Equatable {
     public var scheme: QuantizationScheme
     public var weightScales: [String: [Float]]
+    /// By FakeQuantize node name (`conv1.input_quant`, `layer1.0.relu2.output_quant`).
     public var activations: [String: QuantMath.Affine]
     public var calibrationImages: Int?
     /// Rounding error of each layer against its FP32 source (not recoverable from the deployed weights).
@@ -67,8 +68,12 @@ public final class DeployedModel: @unchecked Sendable {
         let plainName = base.name.split(separator: "@").first.map(String.init) ?? base.name
         let m = Model(name: "\(plainName)@\(scheme.rawValue)", inputShape: base.inputShape)
         var quantizers: [String: String] = [:]
-        for node in base.nodes.dropFirst() {
-            var inputs = node.inputs.map { base.nodes[$0].name }
+        // Which surrogate node carries each base node's output (its requantizer, if it has one).
+        var carrier: [String: String] = [:]
+        var consumers: [Int: [Int]] = [:]
+        for (i, n) in base.nodes.enumerated() { for j in n.inputs { consumers[j, default: []].append(i) } }
+        for (index, node) in base.nodes.enumerated().dropFirst() {
+            var inputs = node.inputs.map { carrier[base.nodes[$0].name] ?? base.nodes[$0].name }
             let quantize = DeployedModel.quantizes(node.layer, scheme)
             if quantize && scheme.activations != .none {
                 let fq = "\(node.name).input_quant"
@@ -78,6 +83,11 @@ public final class DeployedModel: @unchecked Sendable {
             }
             let layer = try ModelSpec.layer(for: try ModelSpec.nodeSpec(of: node.layer, name: node.name, inputs: inputs), file: base.name)
             try m.add(node.name, layer, inputs: inputs)
+            if DeployedModel.requantizesOutput(index, in: base, consumers: consumers, scheme: scheme) {
+                let fq = "\(node.name).output_quant"
+                try m.add(fq, FakeQuantize(dynamic: scheme.activations == .dynamic), inputs: [node.name])
+                carrier[node.name] = fq
+            }
         }
         for ((_, a), (_, b)) in zip(base.stateDict, m.stateDict) { b.copy(from: a) }
         surrogate = m
@@ -85,9 +95,10 @@ public final class DeployedModel: @unchecked Sendable {
         calibrated = scheme.activations != .calibrated
         try quantizeWeights(recordedScales: record?.weightScales)
         if let record, scheme.activations == .calibrated {
-            for (layer, fqName) in quantizers {
-                guard let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = record.activations[layer] else {
-                    throw BlindspotError.badInput(file: base.name, problem: "quantization record lacks the activation parameters of '\(layer)'")
+            for node in surrogate.nodes {
+                guard let fq = node.layer as? FakeQuantize else { continue }
+                guard let p = record.activations[node.name] else {
+                    throw BlindspotError.badInput(file: base.name, problem: "quantization record lacks the activation parameters of '\(node.name)'")
                 }
                 fq.params = p
             }
@@ -103,8 +114,8 @@ public final class DeployedModel: @unchecked Sendable {
     public var record: QuantizationRecord {
         var acts: [String: QuantMath.Affine] = [:]
         if scheme.activations == .calibrated {
-            for (layer, fqName) in inputQuantizers {
-                if let p = (surrogate.node(named: fqName)?.layer as? FakeQuantize)?.params { acts[layer] = p }
+            for node in surrogate.nodes {
+                if let p = (node.layer as? FakeQuantize)?.params { acts[node.name] = p }
             }
         }
         var errors: [String: Double] = [:]
@@ -134,6 +145,22 @@ public final class DeployedModel: @unchecked Sendable {
     }
 
     private let inputQuantizers: [String: String]
+
+    /// Where an INT8 runtime holds a tensor in int8 that no conv/linear input quantizer covers:
+    /// a conv/linear output that feeds a residual addition (requantized to its own scale), and the
+    /// sum of an addition (both inputs requantized to a common output scale) — after the ReLU when
+    /// one follows (fused add+relu). The study's dynamic INT8 quantizes Linear inputs only.
+    static func requantizesOutput(_ index: Int, in base: Model, consumers: [Int: [Int]], scheme: QuantizationScheme) -> Bool {
+        guard scheme == .int8 || scheme == .int8Dynamic || scheme == .int4 else { return false }
+        let node = base.nodes[index], next = consumers[index] ?? []
+        let feedsAdd = next.contains { base.nodes[$0].layer is Add }
+        switch node.layer {
+        case is Conv2d, is Linear: return feedsAdd
+        case is Add: return !(next.count == 1 && base.nodes[next[0]].layer is ReLU)
+        case is ReLU: return node.inputs.count == 1 && base.nodes[node.inputs[0]].layer is Add
+        default: return false
+        }
+    }
 
     static func quantizes(_ layer: any Layer, _ scheme: QuantizationScheme) -> Bool {
         switch scheme {

@@ -196,3 +196,27 @@ final class DeployedModelTests: XCTestCase {
         XCTAssertEqual(fq.lastParams!.scale, a.scale * 10, accuracy: 1e-6)
     }
 }
+
+final class ResidualRequantizationTests: XCTestCase {
+    /// INT8 ResNet blocks requantize conv outputs that feed an addition and the (add+ReLU) sum,
+    /// as a deployed runtime holds them in int8; the study's paper-int8 does not.
+    func testResidualTensorsAreRequantizedInDeployedSchemes() throws {
+        let m = try Architecture.resnet20.build(classes: 10, seed: 1)
+        let d = try DeployedModel(m, scheme: .int8)
+        let names = Set(d.surrogate.nodes.filter { $0.layer is FakeQuantize }.map(\.name))
+        // Folded: layer1.0.conv2 (its BN folded in) feeds the addition; the sum is requantized after relu2.
+        XCTAssertTrue(names.contains("layer1.0.conv2.output_quant"), "\(names.sorted().prefix(8))")
+        XCTAssertTrue(names.contains("layer1.0.relu2.output_quant"))
+        XCTAssertTrue(names.contains("layer2.0.shortcut.0.output_quant"), "the projection shortcut feeds the addition too")
+        XCTAssertFalse(names.contains("layer1.0.add.output_quant"), "add+relu is fused: one requantization after the ReLU")
+        // The readers of the block output read the requantized tensor.
+        let next = d.surrogate.node(named: "layer1.1.conv1.input_quant")!
+        XCTAssertEqual(d.surrogate.nodes[next.inputs[0]].name, "layer1.0.relu2.output_quant")
+        let paper = try DeployedModel(m, scheme: .paperInt8)
+        XCTAssertEqual(paper.surrogate.nodes.filter { $0.layer is FakeQuantize }.map(\.name), ["linear.input_quant"])
+        // The deployed base drops every quantizer and keeps the graph runnable.
+        let base = try d.deployedBase()
+        XCTAssertFalse(base.nodes.contains { $0.layer is FakeQuantize })
+        XCTAssertEqual(base.outputShape, [10])
+    }
+}
