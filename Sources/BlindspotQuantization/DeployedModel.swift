@@ -268,7 +268,7 @@ public final class DeployedModel: @unchecked Sendable {
             a.withUnsafeMutableBufferPointer { codes(x.data, n * fi, p, into: $0.baseAddress!) }
             bs_gemm_u8s8s32(Int32(n), Int32(fo), Int32(fi), a, Int32(fi), q, Int32(fi), &acc, Int32(fo))
             let y = Tensor(shape: [n, fo])
-            for r in 0..<n { for o in 0..<fo { y[r * fo + o] = rescale(acc[r * fo + o], o, p, rowSums, scales, fc.bias) } }
+            for r in 0..<n { for o in 0..<fo { y[r * fo + o] = DeployedModel.rescale(acc[r * fo + o], o, p, rowSums, scales, fc.bias) } }
             return y
         }
         let conv = layer as! Conv2d
@@ -277,20 +277,27 @@ public final class DeployedModel: @unchecked Sendable {
         let ow = (w + conv.padding.left + conv.padding.right - conv.kernel.w) / conv.stride.w + 1
         let k = c * conv.kernel.h * conv.kernel.w, hw = oh * ow, oc = conv.outChannels
         let y = Tensor(shape: [n, oc, oh, ow])
-        // (q − z) as exact small integers in float: im2col's zero padding is then real zero,
-        // i.e. the code z, as the integer kernel of a deployed runtime pads.
-        let centred = Tensor(shape: [c, h, w]), col = Tensor(shape: [k, hw])
-        var a = [UInt8](repeating: 0, count: hw * k), acc = [Int32](repeating: 0, count: hw * oc)
-        for img in 0..<n {
-            let src = x.data + img * c * h * w
-            for i in 0..<(c * h * w) { centred[i] = QuantMath.roundEven(src[i] / p.scale) }
-            bs_im2col(centred.data, Int32(c), Int32(h), Int32(w), Int32(conv.kernel.h), Int32(conv.kernel.w), Int32(conv.stride.h),
-                      Int32(conv.stride.w), Int32(conv.padding.top), Int32(conv.padding.left), Int32(oh), Int32(ow), 0, Int32(oh), col.data, Int32(hw))
-            // A [cols × K] = colᵀ + z, as uint8.
-            for kk in 0..<k { for j in 0..<hw { a[j * k + kk] = UInt8(clamping: Int32(col[kk * hw + j]) + p.zeroPoint) } }
-            bs_gemm_u8s8s32(Int32(hw), Int32(oc), Int32(k), a, Int32(k), q, Int32(k), &acc, Int32(oc))
-            let out = y.data + img * oc * hw
-            for j in 0..<hw { for o in 0..<oc { out[o * hw + j] = rescale(acc[j * oc + o], o, p, rowSums, scales, conv.bias) } }
+        let (kh, kw, sh, sw, pt, pl) = (conv.kernel.h, conv.kernel.w, conv.stride.h, conv.stride.w, conv.padding.top, conv.padding.left)
+        let bias = conv.bias
+        // Images split over workers, each with its own buffers.
+        Parallel.forSlices(n) { _, images in
+            // (q − z) as exact small integers in float: im2col's zero padding is then real zero,
+            // i.e. the code z, as the integer kernel of a deployed runtime pads.
+            let centred = Tensor(shape: [c, h, w]), col = Tensor(shape: [k, hw])
+            var a = [UInt8](repeating: 0, count: hw * k), acc = [Int32](repeating: 0, count: hw * oc)
+            for img in images {
+                let src = x.data + img * c * h * w, cen = centred.data, cp = col.data
+                for i in 0..<(c * h * w) { cen[i] = QuantMath.roundEven(src[i] / p.scale) }
+                bs_im2col(cen, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(pt), Int32(pl),
+                          Int32(oh), Int32(ow), 0, Int32(oh), cp, Int32(hw))
+                // A [cols × K] = colᵀ + z, as uint8.
+                a.withUnsafeMutableBufferPointer { ap in
+                    for kk in 0..<k { let row = cp + kk * hw; for j in 0..<hw { ap[j * k + kk] = UInt8(clamping: Int32(row[j]) + p.zeroPoint) } }
+                }
+                bs_gemm_u8s8s32(Int32(hw), Int32(oc), Int32(k), a, Int32(k), q, Int32(k), &acc, Int32(oc))
+                let out = y.data + img * oc * hw
+                for j in 0..<hw { for o in 0..<oc { out[o * hw + j] = DeployedModel.rescale(acc[j * oc + o], o, p, rowSums, scales, bias) } }
+            }
         }
         return y
     }
@@ -298,7 +305,7 @@ public final class DeployedModel: @unchecked Sendable {
     /// s_x·s_w[o]·(Σ q_x q_w − z·Σ q_w + round(b / (s_x s_w[o]))): the int32 accumulator with the
     /// zero-point correction and the int32 bias, rescaled to real units.
     @inline(__always)
-    private func rescale(_ acc: Int32, _ o: Int, _ p: QuantMath.Affine, _ rowSums: [Int32], _ scales: [Float], _ bias: Parameter?) -> Float {
+    static func rescale(_ acc: Int32, _ o: Int, _ p: QuantMath.Affine, _ rowSums: [Int32], _ scales: [Float], _ bias: Parameter?) -> Float {
         let s = p.scale * scales[o]
         var v = acc &- p.zeroPoint &* rowSums[o]
         if let b = bias { v = v &+ Int32(QuantMath.roundEven(b.value[o] / s)) }   // exact for biases already on the grid
