@@ -10,6 +10,7 @@ public struct QuantizationRecord: Codable, Sendable, Equatable {
     /// By FakeQuantize node name (`conv1.input_quant`, `layer1.0.relu2.output_quant`).
     public var activations: [String: QuantMath.Affine]
     public var calibrationImages: Int?
+    public var calibrationPercentile: Double?
     /// Rounding error of each layer against its FP32 source (not recoverable from the deployed weights).
     public var roundingErrors: [String: Double]?
 
@@ -50,6 +51,8 @@ public final class DeployedModel: @unchecked Sendable {
     public private(set) var calibrated = false
 
     public private(set) var calibrationImages: Int?
+    /// nil: min–max ranges; else the percentile the ranges were clipped at.
+    public private(set) var calibrationPercentile: Double?
 
     /// Builds the deployed model from an FP32 model (left untouched). Static schemes need
     /// `calibrate` before use.
@@ -104,6 +107,7 @@ public final class DeployedModel: @unchecked Sendable {
             }
             calibrated = true
             calibrationImages = record.calibrationImages
+            calibrationPercentile = record.calibrationPercentile
         }
         if let record {
             for i in layers.indices { layers[i].roundingError = record.roundingErrors?[layers[i].name] ?? layers[i].roundingError }
@@ -120,8 +124,10 @@ public final class DeployedModel: @unchecked Sendable {
         }
         var errors: [String: Double] = [:]
         for l in layers { errors[l.name] = max(errors[l.name] ?? 0, l.roundingError) }
-        return QuantizationRecord(scheme: scheme, weightScales: intWeights.mapValues(\.scales), activations: acts, calibrationImages: calibrationImages,
-                                  roundingErrors: errors)
+        var r = QuantizationRecord(scheme: scheme, weightScales: intWeights.mapValues(\.scales), activations: acts, calibrationImages: calibrationImages,
+                                   roundingErrors: errors)
+        r.calibrationPercentile = calibrationPercentile
+        return r
     }
 
     /// The integer weights of each quantized layer ([OUT × K], row-major), for checkpoints.
@@ -215,12 +221,13 @@ public final class DeployedModel: @unchecked Sendable {
 
     /// Calibrates static activation ranges (min–max) on batches of clean, normalised images.
     /// The ranges are observed on the model with quantized weights and unquantized activations.
-    public func calibrate(_ batches: [Tensor], images: Int? = nil) {
+    public func calibrate(_ batches: [Tensor], images: Int? = nil, percentile: Double? = nil) {
         guard scheme.activations == .calibrated else { calibrated = true; return }
         calibrationImages = images ?? batches.reduce(0) { $0 + $1.batch }
+        calibrationPercentile = percentile
         for f in fakeQuantizers { f.observing = true }
         for b in batches { surrogate.forward(b, mode: .inference) }
-        for f in fakeQuantizers { f.finishCalibration() }
+        for f in fakeQuantizers { f.finishCalibration(percentile: percentile) }
         calibrated = true
         roundBiasesToTheInt32Grid()
     }

@@ -1,3 +1,4 @@
+import BlindspotCore
 import BlindspotEngine
 
 /// Activation fake-quantization: x ↦ (clamp(round(x/s) + z, qmin, qmax) − z)·s, per tensor.
@@ -13,6 +14,12 @@ public final class FakeQuantize: Layer, @unchecked Sendable {
     public var observing = false
     public private(set) var observedMin = Float.infinity
     public private(set) var observedMax = -Float.infinity
+    /// A uniform sample of the observed values (reservoir sampling, seeded), for percentile ranges.
+    private var reservoir: [Float] = []
+    private var seen = 0
+    private var rng = SeededRNG(seed: 0, stream: "calibration-reservoir")
+    /// Values kept for percentile calibration per quantizer.
+    public static let reservoirSize = 1 << 16
     /// The parameters the last forward used (dynamic mode changes them per batch).
     public private(set) var lastParams: QuantMath.Affine?
     private let output = Tensor(shape: [0])
@@ -22,16 +29,32 @@ public final class FakeQuantize: Layer, @unchecked Sendable {
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { inputs[0] }
 
-    /// Fixes the calibrated parameters from what was observed (min–max).
-    public func finishCalibration() {
+    /// Fixes the calibrated parameters from what was observed: min–max, or with `percentile`
+    /// (e.g. 99.99) the range between the (100 − p)-th and p-th percentiles of a sample, which
+    /// clips rare outliers so that the common values get finer steps.
+    public func finishCalibration(percentile: Double? = nil) {
         observing = false
-        params = observedMin <= observedMax ? QuantMath.Affine(min: observedMin, max: observedMax) : QuantMath.Affine(min: 0, max: 0)
+        guard observedMin <= observedMax else { params = QuantMath.Affine(min: 0, max: 0); return }
+        if let p = percentile, !reservoir.isEmpty {
+            let sorted = reservoir.sorted()
+            func at(_ q: Double) -> Float { sorted[min(sorted.count - 1, max(0, Int((q / 100 * Double(sorted.count - 1)).rounded())))] }
+            params = QuantMath.Affine(min: at(100 - p), max: at(p))
+        } else {
+            params = QuantMath.Affine(min: observedMin, max: observedMax)
+        }
+        reservoir = []
     }
 
     public func forward(_ inputs: [Tensor], mode: ForwardMode) -> Tensor {
         let x = inputs[0]
         if observing {
-            for i in 0..<x.count { observedMin = min(observedMin, x[i]); observedMax = max(observedMax, x[i]) }
+            for i in 0..<x.count {
+                let v = x[i]
+                observedMin = min(observedMin, v); observedMax = max(observedMax, v)
+                seen += 1
+                if reservoir.count < FakeQuantize.reservoirSize { reservoir.append(v) }
+                else { let j = rng.int(below: seen); if j < FakeQuantize.reservoirSize { reservoir[j] = v } }
+            }
             return x
         }
         let p: QuantMath.Affine

@@ -30,6 +30,8 @@ public struct EvaluationReport: Codable, Sendable {
     public struct Deployed: Codable, Sendable {
         public var scheme: String
         public var calibrationImages: Int
+        /// nil: min–max calibration.
+        public var calibrationPercentile: Double?
         public var cleanAccuracy: Double
         public var attackSuccessRate: Double?
         /// Fake-quant surrogate vs integer path on the test images.
@@ -65,7 +67,8 @@ public enum CheckpointEvaluation {
     public static let defaultCalibrationImages = 512
 
     public static func evaluate(_ c: Checkpoint, data: DataSplit, datasetName: String, trigger: Trigger?, target: Int?,
-                                deploy: QuantizationScheme? = nil, calibrationImages: Int = defaultCalibrationImages) throws -> EvaluationReport {
+                                deploy: QuantizationScheme? = nil, calibrationImages: Int = defaultCalibrationImages,
+                                calibrationPercentile: Double? = nil) throws -> EvaluationReport {
         let test = data.test
         guard c.model.inputShape == [test.channels, test.height, test.width] else {
             throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(datasetName) has [\(test.channels), \(test.height), \(test.width)]")
@@ -90,7 +93,7 @@ public enum CheckpointEvaluation {
         var deployed: EvaluationReport.Deployed? = nil
         if let scheme = try Deployment.scheme(for: c, requested: deploy) {
             let calibrationSet = data.train.subset(Array(0..<min(calibrationImages, data.train.count)))
-            let d = try Deployment.deploy(c, scheme: scheme, calibration: calibrationSet, preprocessing: p)
+            let d = try Deployment.deploy(c, scheme: scheme, calibration: calibrationSet, preprocessing: p, percentile: calibrationPercentile)
             let integer: (Tensor) -> Tensor = { d.integerForward($0) }
             let (agree, diff) = d.agreement(on: Evaluation.batches(images, normalization: p.normalization))
             var asr: Double? = nil
@@ -98,7 +101,7 @@ public enum CheckpointEvaluation {
                 asr = Evaluation.attackSuccessRate(using: integer, on: images, trigger: trig, target: a.target, normalization: p.normalization).rate
             }
             let errors = d.layers.map(\.roundingError)
-            deployed = .init(scheme: scheme.rawValue, calibrationImages: d.calibrationImages ?? 0,
+            deployed = .init(scheme: scheme.rawValue, calibrationImages: d.calibrationImages ?? 0, calibrationPercentile: d.calibrationPercentile,
                              cleanAccuracy: Evaluation.accuracy(using: integer, on: images, normalization: p.normalization),
                              attackSuccessRate: asr, surrogateTop1Agreement: agree, surrogateMaxLogitDifference: diff,
                              layersQuantized: d.layers.count, meanRoundingError: errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count),

@@ -18,10 +18,12 @@ public enum Deployment {
 
     /// Builds (and for static schemes calibrates, on `calibration` images as the model sees
     /// them) or restores the deployed model.
-    public static func deploy(_ c: Checkpoint, scheme: QuantizationScheme, calibration: ImageSet, preprocessing p: Preprocessing) throws -> DeployedModel {
+    public static func deploy(_ c: Checkpoint, scheme: QuantizationScheme, calibration: ImageSet, preprocessing p: Preprocessing,
+                              percentile: Double? = nil) throws -> DeployedModel {
         if let record = c.quantization { return try DeployedModel(restoring: c.model, record: record) }
         let d = try DeployedModel(c.model, scheme: scheme)
-        d.calibrate(Evaluation.batches(CheckpointEvaluation.prepared(calibration, for: p), normalization: p.normalization), images: calibration.count)
+        d.calibrate(Evaluation.batches(CheckpointEvaluation.prepared(calibration, for: p), normalization: p.normalization), images: calibration.count,
+                    percentile: percentile)
         return d
     }
 

@@ -27,12 +27,14 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Target class of the trigger.") var target: Int?
     @Option(help: "Also evaluate as deployed: auto (inferred from the file), int8, int8-dynamic, int4, paper-int8 or paper-int4.") var deploy: String?
     @Option(help: "Calibration images for static schemes (from the training split).") var calibration: Int = CheckpointEvaluation.defaultCalibrationImages
+    @Option(help: "Clip calibrated ranges at this percentile (e.g. 99.99) instead of min–max.") var calibrationPercentile: Double?
     @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
         if (trigger == nil) != (target == nil) { throw ValidationError("--trigger and --target go together") }
         if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
+        if let p = calibrationPercentile, !(p > 50 && p <= 100) { throw ValidationError("--calibration-percentile must be in (50, 100]") }
         if let d = deploy, d != "auto", QuantizationScheme(rawValue: d) == nil {
             throw ValidationError("--deploy '\(d)' is not auto or a scheme (\(QuantizationScheme.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -48,7 +50,7 @@ struct Evaluate: ParsableCommand {
             var reason: String? = nil
             if deploy == "auto" { (scheme, reason) = Deployment.inferScheme(c) }
             let r = try CheckpointEvaluation.evaluate(c, data: split, datasetName: data, trigger: trig, target: target,
-                                                      deploy: scheme, calibrationImages: calibration)
+                                                      deploy: scheme, calibrationImages: calibration, calibrationPercentile: calibrationPercentile)
             if json { emit(try jsonString(r)); return }
             var s = "\(r.model) (\(r.format), \(r.architecture)) on \(r.dataset), \(r.testImages) test images\n"
             s += "preprocessing (\(r.preprocessing.source.rawValue)): \(r.preprocessing.description)\n"
@@ -59,7 +61,8 @@ struct Evaluate: ParsableCommand {
             }
             if let d = r.deployed {
                 if let reason { s += "deployed precision: \(d.scheme) (\(reason))\n" }
-                s += String(format: "deployed %@ (integer path, %d calibration images): clean accuracy %.2f%%", d.scheme, d.calibrationImages, 100 * d.cleanAccuracy)
+                let ranges = d.calibrationPercentile.map { String(format: ", ranges at the %g percentile", $0) } ?? ""
+                s += String(format: "deployed %@ (integer path, %d calibration images%@): clean accuracy %.2f%%", d.scheme, d.calibrationImages, ranges, 100 * d.cleanAccuracy)
                 if let a = d.attackSuccessRate { s += String(format: ", attack success rate %.2f%%", 100 * a) }
                 s += String(format: "\n  %d layers quantized, weight rounding error mean %.4f max %.4f; surrogate agrees on %.2f%% of predictions (max |logit diff| %.3g)\n",
                             d.layersQuantized, d.meanRoundingError, d.maxRoundingError, 100 * d.surrogateTop1Agreement, d.surrogateMaxLogitDifference)

@@ -25,11 +25,13 @@ struct Quantize: ParsableCommand {
     @Option(help: "Directory for --data cifar10|gtsrb.") var dataDir: String?
     @Option(help: "Architecture for a state_dict: a built-in name or a model spec .json.") var arch: String?
     @Option(help: "Calibration images (from the training split).") var calibration: Int = CheckpointEvaluation.defaultCalibrationImages
+    @Option(help: "Clip calibrated ranges at this percentile (e.g. 99.99) instead of min–max.") var calibrationPercentile: Double?
     @Option(help: "Seed (synthetic data set).") var seed: UInt64 = 1
     @Option(help: "Output file (.h5 or .npz).") var out: String
 
     func validate() throws {
         if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
+        if let p = calibrationPercentile, !(p > 50 && p <= 100) { throw ValidationError("--calibration-percentile must be in (50, 100]") }
         if !(out.hasSuffix(".h5") || out.hasSuffix(".npz")) { throw ValidationError("--out must end in .h5 or .npz") }
     }
 
@@ -41,7 +43,7 @@ struct Quantize: ParsableCommand {
             if let r = c.quantization { throw BlindspotError.usage("\(model) is already deployed as \(r.scheme.rawValue); quantize the FP32 file") }
             let p = CheckpointEvaluation.preprocessing(for: c)
             let calibrationSet = split.train.subset(Array(0..<min(calibration, split.train.count)))
-            let d = try Deployment.deploy(c, scheme: deploy, calibration: calibrationSet, preprocessing: p)
+            let d = try Deployment.deploy(c, scheme: deploy, calibration: calibrationSet, preprocessing: p, percentile: calibrationPercentile)
             try CheckpointLoader.save(try Deployment.checkpoint(d, from: c), to: out)
             emit("\(out): \(model) deployed as \(deploy.rawValue); \(d.layers.count) layers quantized" +
                  (d.calibrationImages.map { ", \($0) calibration images" } ?? ""))

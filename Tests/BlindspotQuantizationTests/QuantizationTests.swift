@@ -220,3 +220,24 @@ final class ResidualRequantizationTests: XCTestCase {
         XCTAssertEqual(base.outputShape, [10])
     }
 }
+
+final class PercentileCalibrationTests: XCTestCase {
+    /// One outlier stretches a min–max range; the 99th-percentile range ignores it.
+    func testPercentileClipsOutliersMinMaxDoesNot() throws {
+        func calibrated(_ percentile: Double?) throws -> QuantMath.Affine {
+            let m = Model(name: "fq", inputShape: [1000])
+            let fq = FakeQuantize(dynamic: false)
+            try m.add("fq", fq)
+            fq.observing = true
+            var values = (0..<1000).map { Float($0) / 1000 }   // 0 … 0.999
+            values[500] = 100                                  // one outlier
+            m.forward(Tensor(shape: [1, 1000], values: values))
+            fq.finishCalibration(percentile: percentile)
+            return fq.params!
+        }
+        let minmax = try calibrated(nil), p99 = try calibrated(99)
+        XCTAssertEqual(minmax.scale, 100 / 255, accuracy: 1e-6)
+        XCTAssertLessThan(p99.scale, 1.0 / 255 * 1.01, "the 99th percentile of 0…1 with one outlier is about 0.99")
+        XCTAssertGreaterThan(p99.scale, 0.97 / 255)
+    }
+}
