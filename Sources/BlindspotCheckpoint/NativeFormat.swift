@@ -70,7 +70,7 @@ public enum NativeFormat {
 
     public static func writeH5(_ c: Checkpoint, to path: String) throws {
         let header = try header(c)
-        try writeAtomically(path) { tmp in
+        try AtomicFile.write(to: path) { tmp in
             let f = try HDF5File.create(path: tmp)
             try f.writeString(String(decoding: header, as: UTF8.self), attribute: h5HeaderAttribute)
             try f.createGroups("/tensors")
@@ -114,26 +114,6 @@ public enum NativeFormat {
         let byName = Dictionary(members.map { ($0.name, $0.array) }, uniquingKeysWith: { a, _ in a })
         return try checkpoint(from: h, path: path, format: .nativeNPZ) { name in
             byName[name].map { ($0.shape, $0.floats()) }
-        }
-    }
-
-    /// Writes through a temporary file in the destination's directory, renamed into place.
-    static func writeAtomically(_ path: String, _ body: (String) throws -> Void) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw BlindspotError.cannotCreate(file: path, problem: "directory \(dir) does not exist (create it first)")
-        }
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        do {
-            try body(tmp)
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
-        }
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw BlindspotError.io(file: path, problem: "cannot move the finished file into place: \(String(cString: strerror(errno)))")
         }
     }
 }
