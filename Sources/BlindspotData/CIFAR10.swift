@@ -28,15 +28,7 @@ extension Datasets {
             throw BlindspotError.missingInput(file: testPath, problem: "not found (expected \(cifar10Layout))")
         }
 
-        var classNames = cifar10ClassNames
-        let metaPath = FileAccess.join(dir, "batches.meta.txt")
-        if FileAccess.isFile(metaPath) {
-            let names = try FileAccess.lines(metaPath, expected: "10 CIFAR-10 class names, one a line")
-            guard names.count == 10 else {
-                throw BlindspotError.badInput(file: metaPath, problem: "has \(names.count) class names, CIFAR-10 has 10 (fix the file or remove it to use the standard names)")
-            }
-            classNames = names
-        }
+        let classNames = try FileAccess.classNames(FileAccess.join(dir, "batches.meta.txt"), defaults: cifar10ClassNames, dataset: "CIFAR-10")
 
         var trainImages: [UInt8] = [], trainLabels: [Int32] = []
         for path in batches {

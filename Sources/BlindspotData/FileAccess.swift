@@ -28,6 +28,17 @@ enum FileAccess {
         try BoundedFile.read(path, maxBytes: maxBytes, expected: expected, checkSize: checkSize)
     }
 
+    /// Class names from an optional one-name-a-line file: `defaults` when the file is absent,
+    /// `badInput` when it does not hold exactly `defaults.count` names.
+    static func classNames(_ path: String, defaults: [String], dataset: String) throws -> [String] {
+        guard isFile(path) else { return defaults }
+        let names = try lines(path, expected: "\(defaults.count) \(dataset) class names, one a line")
+        guard names.count == defaults.count else {
+            throw BlindspotError.badInput(file: path, problem: "has \(names.count) class names, \(dataset) has \(defaults.count) (fix the file or remove it to use the standard names)")
+        }
+        return names
+    }
+
     /// Non-empty trimmed lines of a small UTF-8 text file (class-name lists).
     static func lines(_ path: String, expected: String) throws -> [String] {
         let bytes = try read(path, maxBytes: 1 << 20, expected: expected)

@@ -41,15 +41,7 @@ extension Datasets {
 
     /// The 32×32 record files: train.bin, test.bin and optional classes.txt (43 names).
     private static func loadGTSRBRecords(_ dir: String) throws -> DataSplit {
-        var classNames = gtsrbClassNames
-        let classesPath = FileAccess.join(dir, "classes.txt")
-        if FileAccess.isFile(classesPath) {
-            let names = try FileAccess.lines(classesPath, expected: "43 GTSRB class names, one a line")
-            guard names.count == 43 else {
-                throw BlindspotError.badInput(file: classesPath, problem: "has \(names.count) class names, GTSRB has 43 (fix the file or remove it to use the standard names)")
-            }
-            classNames = names
-        }
+        let classNames = try FileAccess.classNames(FileAccess.join(dir, "classes.txt"), defaults: gtsrbClassNames, dataset: "GTSRB")
         var sets: [ImageSet] = []
         for part in ["train", "test"] {
             let path = FileAccess.join(dir, "\(part).bin")

@@ -97,7 +97,7 @@ public enum CheckpointEvaluation {
             let integer: (Tensor) -> Tensor = { d.integerForward($0) }
             let (agree, diff) = d.agreement(on: Evaluation.batches(images, normalization: p.normalization))
             var asr: Double? = nil
-            if let a = attack, let trig = try trigger ?? gt?.trigger.map({ try Trigger.parse($0, patternSeed: gt?.seed ?? 0) }) {
+            if let a = attack, let trig {
                 asr = Evaluation.attackSuccessRate(using: integer, on: images, trigger: trig, target: a.target, normalization: p.normalization).rate
             }
             let errors = d.layers.map(\.roundingError)
