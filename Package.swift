@@ -37,10 +37,15 @@ let package = Package(
         .target(name: "BlindspotCheckpoint", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "CHDF5", "CZ"]),
         // Training and evaluating models on data sets (forge's training loop builds on it).
         .target(name: "BlindspotTraining", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization"], swiftSettings: fastSwift),
+        // BadNet poisoning and `forge`: backdoored models and clean twins with ground truth.
+        .target(name: "BlindspotAttacks", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining"], swiftSettings: fastSwift),
+        // The five defenses (one file each) behind one protocol, at FP32 and at deployed precision.
+        .target(name: "BlindspotDefenses", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "BlindspotTraining", "_BlindspotKernels"], swiftSettings: fastSwift),
         .executableTarget(
             name: "blindspot",
             dependencies: [
                 "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization",
+                "BlindspotAttacks", "BlindspotDefenses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,6 +55,9 @@ let package = Package(
         .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining"]),
+        .testTarget(name: "BlindspotAttacksTests", dependencies: ["BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
+        .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
     ],
     swiftLanguageModes: [.v6]

@@ -77,11 +77,17 @@ public struct GroundTruth: Codable, Equatable, Sendable {
     public var seed: UInt64?
     /// Precision at which the backdoor is active when it is quantization-conditioned (`int4`, …).
     public var activeAt: [String]?
+    /// The data set the model was trained on (`synthetic`, `cifar10`, `gtsrb`).
+    public var dataset: String?
+    public var epochs: Int?
+    /// Number of training images poisoned.
+    public var poisonedImages: Int?
 
     public init(backdoored: Bool, attack: String? = nil, trigger: String? = nil, target: Int? = nil, poisonRate: Double? = nil,
-                seed: UInt64? = nil, activeAt: [String]? = nil) {
+                seed: UInt64? = nil, activeAt: [String]? = nil, dataset: String? = nil, epochs: Int? = nil, poisonedImages: Int? = nil) {
         self.backdoored = backdoored; self.attack = attack; self.trigger = trigger; self.target = target
         self.poisonRate = poisonRate; self.seed = seed; self.activeAt = activeAt
+        self.dataset = dataset; self.epochs = epochs; self.poisonedImages = poisonedImages
     }
 }
 

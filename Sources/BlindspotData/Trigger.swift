@@ -63,6 +63,14 @@ public struct Trigger: Sendable, Equatable, Codable, CustomStringConvertible {
         return (0..<(channels * size * size)).map { _ in rng.next() & 1 == 0 ? 0 : 255 }
     }
 
+    /// The patch's pixel values, C × size × size, channel-major (for stamping float images).
+    public func patch(channels: Int) -> [UInt8] {
+        let pattern = patternPixels(channels: channels)
+        var out: [UInt8] = []
+        for c in 0..<channels { for i in 0..<size { for j in 0..<size { out.append(value(channel: c, i, j, pattern)) } } }
+        return out
+    }
+
     /// A copy of `set` with the trigger stamped on the images at `indices` (all when nil).
     public func stamped(_ set: ImageSet, indices: [Int]? = nil) -> ImageSet {
         var out = set

@@ -104,6 +104,21 @@ public final class Model: @unchecked Sendable {
         return outputs[nodes.count - 1]!
     }
 
+    /// Runs only the nodes after `name`, feeding `x` as that node's output (e.g. a head on cached
+    /// features, for Fine-Pruning). nil when a later node reads an earlier one than `name` (the
+    /// tail is then not a function of `name`'s output alone).
+    public func forward(_ x: Tensor, after name: String, mode: ForwardMode = .inference) -> Tensor? {
+        guard let start = index[name], Array(x.shape.dropFirst()) == shapes[start] else { return nil }
+        for i in (start + 1)..<nodes.count where nodes[i].inputs.contains(where: { $0 < start }) { return nil }
+        guard start < nodes.count - 1 else { return x }
+        outputs[start] = x
+        for i in (start + 1)..<nodes.count {
+            let n = nodes[i]
+            outputs[i] = n.layer.forward(n.inputs.map { outputs[$0]! }, mode: mode)
+        }
+        return outputs[nodes.count - 1]!
+    }
+
     /// The output of a named node from the last forward pass (a view valid until the next one).
     public func activation(of name: String) -> Tensor? { index[name].flatMap { outputs[$0] } }
 

@@ -247,20 +247,40 @@ public final class DeployedModel: @unchecked Sendable {
     }
 
     /// The integer path's logits for x [N, C, H, W].
-    public func integerForward(_ x: Tensor) -> Tensor {
+    public func integerForward(_ x: Tensor) -> Tensor { integerForward(x, capture: []).logits }
+
+    /// The integer path's logits, and the outputs of the `capture` nodes (surrogate node names;
+    /// values dequantized, s·(q − z), exactly as the integer path carries them).
+    public func integerForward(_ x: Tensor, capture: Set<String>) -> (logits: Tensor, activations: [String: Tensor]) {
+        let outputs = integerOutputs(x, from: 0)!
+        var captured: [String: Tensor] = [:]
+        for (i, node) in surrogate.nodes.enumerated() where capture.contains(node.name) { captured[node.name] = outputs[i] }
+        return (outputs[outputs.count - 1], captured)
+    }
+
+    /// The integer path from node `name` on, with `x` as that node's output (a head on cached
+    /// features). nil when later nodes read nodes before `name`.
+    public func integerForward(_ x: Tensor, after name: String) -> Tensor? {
+        guard let start = surrogate.nodes.firstIndex(where: { $0.name == name }) else { return nil }
+        for n in surrogate.nodes[(start + 1)...] where n.inputs.contains(where: { $0 < start }) { return nil }
+        return integerOutputs(x, from: start).map { $0[$0.count - 1] }
+    }
+
+    private func integerOutputs(_ x: Tensor, from start: Int) -> [Tensor]? {
         precondition(calibrated, "DeployedModel: calibrate before running a static scheme")
-        var outputs: [Tensor] = [x]
-        for (i, node) in surrogate.nodes.enumerated() where i > 0 {
-            let ins = node.inputs.map { outputs[$0] }
+        var outputs: [Tensor?] = Array(repeating: nil, count: surrogate.nodes.count)
+        outputs[start] = x
+        for (i, node) in surrogate.nodes.enumerated() where i > start {
+            let ins = node.inputs.map { outputs[$0]! }
             if let (q, sums, scales) = intWeights[node.name], let fqName = inputQuantizers[node.name],
                let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = fq.lastParams {
-                outputs.append(integerLayer(node.layer, input: ins[0], params: p, q: q, rowSums: sums, scales: scales))
+                outputs[i] = integerLayer(node.layer, input: ins[0], params: p, q: q, rowSums: sums, scales: scales)
             } else {
                 // The layer's forward writes into its own buffer: copy, since later nodes may reuse it.
-                outputs.append(node.layer.forward(ins, mode: .inference).clone())
+                outputs[i] = node.layer.forward(ins, mode: .inference).clone()
             }
         }
-        return outputs[outputs.count - 1]
+        return outputs.map { $0 ?? Tensor(shape: [0]) }
     }
 
     /// uint8 codes of an input that a FakeQuantize already put on its grid: q = round(v/s) + z.

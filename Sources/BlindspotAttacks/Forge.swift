@@ -1,0 +1,127 @@
+import BlindspotCheckpoint
+import BlindspotCore
+import BlindspotData
+import BlindspotEngine
+import BlindspotQuantization
+import BlindspotTraining
+import Foundation
+
+/// What `blindspot forge` builds: a BadNet-backdoored model (and optionally its clean twin)
+/// with the ground truth recorded in the file.
+public struct ForgeOptions: Sendable {
+    public var architecture: Architecture
+    public var dataset: DatasetKind
+    public var recipe: TrainingRecipe
+    public var trigger: Trigger
+    public var target: Int
+    public var poisonRate: Double
+    public var seed: UInt64
+    /// Deployed copies to write and measure (calibrated on clean training images).
+    public var deploy: [QuantizationScheme]
+    public var calibrationImages: Int
+
+    public init(architecture: Architecture, dataset: DatasetKind, recipe: TrainingRecipe, trigger: Trigger, target: Int,
+                poisonRate: Double = BadNet.defaultPoisonRate, seed: UInt64, deploy: [QuantizationScheme] = [],
+                calibrationImages: Int = CheckpointEvaluation.defaultCalibrationImages) {
+        self.architecture = architecture; self.dataset = dataset; self.recipe = recipe; self.trigger = trigger; self.target = target
+        self.poisonRate = poisonRate; self.seed = seed; self.deploy = deploy; self.calibrationImages = calibrationImages
+    }
+
+    /// Usage errors before any training: target in range, trigger inside the image, rate in (0, 1).
+    public func validate(classes: Int, height: Int, width: Int) throws {
+        guard poisonRate > 0 && poisonRate < 1 else { throw BlindspotError.usage("--poison-rate \(poisonRate) is not in (0, 1)") }
+        guard (0..<classes).contains(target) else { throw BlindspotError.usage("--target \(target) is not a class (0…\(classes - 1))") }
+        try trigger.validate(height: height, width: width)
+    }
+}
+
+/// Clean accuracy and attack success rate of one model at one precision.
+public struct ForgeMetrics: Codable, Sendable, Equatable {
+    /// `fp32` or a scheme's name.
+    public var precision: String
+    public var cleanAccuracy: Double
+    /// Share of non-target-class test images sent to the target by the trigger.
+    public var attackSuccessRate: Double
+}
+
+/// One forged model: its checkpoint (ground truth and log in the file) and its figures.
+public struct ForgedModel: @unchecked Sendable {
+    public var checkpoint: Checkpoint
+    public var backdoored: Bool
+    public var metrics: [ForgeMetrics]
+    public var history: [EpochStats]
+    public var deployed: [(scheme: QuantizationScheme, checkpoint: Checkpoint)]
+    public var trainingSet: SuspectTrainingSet
+    public var seconds: Double
+}
+
+public enum Forge {
+    /// Trains one model on `split` — poisoned per `options` when `backdoored`, else the clean
+    /// twin (same architecture, data, seed and recipe; no poison) — and measures it at FP32 and
+    /// at every deployed precision requested.
+    public static func train(_ options: ForgeOptions, split: DataSplit, backdoored: Bool, progress: ProgressReporter) throws -> ForgedModel {
+        let start = monotonicSeconds()
+        let train = split.train
+        try options.validate(classes: train.numClasses, height: train.height, width: train.width)
+        let suspect = backdoored
+            ? try BadNet.poison(train, trigger: options.trigger, target: options.target, rate: options.poisonRate, seed: options.seed)
+            : BadNet.clean(train)
+        let model = try options.architecture.build(classes: train.numClasses, seed: options.seed, inputShape: [train.channels, train.height, train.width])
+        let what = backdoored ? "backdoored (\(suspect.poisonedIndices.count) poisoned images → class \(options.target))" : "clean twin"
+        progress.report("forging \(options.architecture.rawValue) \(what) on \(train.name): \(train.count) images, \(options.recipe.epochs) epochs, \(Parallel.workers) threads")
+        let history = try Trainer(model: model, recipe: options.recipe, normalization: split.normalization, seed: options.seed)
+            .fit(suspect.set, progress: progress)
+
+        var metrics: [ForgeMetrics] = []
+        let norm = split.normalization
+        let acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
+        let asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+        metrics.append(ForgeMetrics(precision: "fp32", cleanAccuracy: acc, attackSuccessRate: asr))
+
+        let truth = GroundTruth(backdoored: backdoored, attack: backdoored ? "badnet" : nil, trigger: options.trigger.description,
+                                target: options.target, poisonRate: backdoored ? options.poisonRate : 0, seed: options.seed,
+                                dataset: options.dataset.rawValue, epochs: options.recipe.epochs,
+                                poisonedImages: suspect.poisonedIndices.count)
+        var checkpoint = TrainedModel.checkpoint(model, split: split, dataset: options.dataset.rawValue, recipe: options.recipe,
+                                                 seed: options.seed, testAccuracy: acc, groundTruth: truth)
+        checkpoint.metadata["attack_success_rate"] = String(format: "%.4f", asr)
+        checkpoint.metadata["training_log"] = jsonText(history)
+
+        var deployed: [(QuantizationScheme, Checkpoint)] = []
+        // Calibration on clean training images (never poisoned ones): what a deployer has.
+        let cleanIdx = (0..<train.count).filter { !(suspect.poisoned?[$0] ?? false) }.prefix(options.calibrationImages)
+        let calibration = train.subset(Array(cleanIdx))
+        for scheme in options.deploy {
+            let d = try Deployment.deploy(checkpoint, scheme: scheme, calibration: calibration, preprocessing: CheckpointEvaluation.preprocessing(for: checkpoint))
+            let f: (Tensor) -> Tensor = { d.integerForward($0) }
+            let qacc = Evaluation.accuracy(using: f, on: split.test, normalization: norm)
+            let qasr = Evaluation.attackSuccessRate(using: f, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+            metrics.append(ForgeMetrics(precision: scheme.rawValue, cleanAccuracy: qacc, attackSuccessRate: qasr))
+            progress.report("\(scheme.rawValue): clean accuracy \(percent(qacc)), attack success \(percent(qasr))")
+            var dc = try Deployment.checkpoint(d, from: checkpoint)
+            dc.metadata["test_accuracy"] = String(format: "%.4f", qacc)
+            dc.metadata["attack_success_rate"] = String(format: "%.4f", qasr)
+            deployed.append((scheme, dc))
+        }
+        checkpoint.metadata["metrics"] = jsonText(metrics)
+        for i in deployed.indices { deployed[i].1.metadata["metrics"] = checkpoint.metadata["metrics"] }
+        return ForgedModel(checkpoint: checkpoint, backdoored: backdoored, metrics: metrics, history: history,
+                           deployed: deployed.map { (scheme: $0.0, checkpoint: $0.1) }, trainingSet: suspect, seconds: monotonicSeconds() - start)
+    }
+
+    /// `NAME.clean.EXT` beside `NAME.EXT`; `NAME.int8.EXT` for a deployed copy.
+    public static func siblingPath(_ path: String, tag: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let stem = url.deletingPathExtension().path
+        return ext.isEmpty ? "\(stem).\(tag)" : "\(stem).\(tag).\(ext)"
+    }
+
+    static func percent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+
+    static func jsonText<T: Encodable>(_ v: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
