@@ -42,6 +42,10 @@ public struct ForgeMetrics: Codable, Sendable, Equatable {
     public var cleanAccuracy: Double
     /// Share of non-target-class test images sent to the target by the trigger.
     public var attackSuccessRate: Double
+
+    public init(precision: String, cleanAccuracy: Double, attackSuccessRate: Double) {
+        self.precision = precision; self.cleanAccuracy = cleanAccuracy; self.attackSuccessRate = attackSuccessRate
+    }
 }
 
 /// One forged model: its checkpoint (ground truth and log in the file) and its figures.

@@ -1,7 +1,7 @@
 import XCTest
 import BlindspotCore
 import BlindspotData
-@testable import BlindspotAttacks
+import BlindspotAttacks
 
 /// BadNet poisoning: exact count, sources, labels, flags, trigger pixels, determinism.
 final class BadNetTests: XCTestCase {

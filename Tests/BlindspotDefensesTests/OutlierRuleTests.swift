@@ -1,5 +1,5 @@
 import XCTest
-@testable import BlindspotDefenses
+import BlindspotDefenses
 
 /// The MAD rule of defenses.md §0 on hand-worked vectors.
 final class OutlierRuleTests: XCTestCase {
