@@ -4,11 +4,11 @@ import Foundation
 
 /// The suspect training set as an NPZ file (`forge --export-train`, read by `audit --train-data`):
 ///
-/// - `images`: uint8, N×C×H×W (planar, RGB) — N×H×W×C is accepted on reading when the last axis
-///   is 1 or 3 and the second is not;
+/// - `images`: uint8, N×H×W×C (RGB, numpy's image layout, as mission.md specifies) — N×C×H×W is
+///   also accepted on reading when the second axis is 1 or 3;
 /// - `labels`: integer, N — labels as trained (after poisoning);
 /// - `original_labels` (optional): integer, N — labels before relabelling;
-/// - `poisoned` (optional): bool, N — the ground truth per sample;
+/// - `poison` (optional; `poisoned` also read): bool, N — the ground truth per sample;
 /// - `__blindspot__` (optional): JSON as uint8 bytes — class names and the data set's name.
 ///
 /// Anyone can build one with numpy (`np.savez(f, images=..., labels=...)`); the optional members
@@ -29,13 +29,23 @@ public enum TrainingSetFile {
         let set = s.set
         let header = try JSONEncoder().encode(Header(name: set.name, classNames: set.classNames))
         var members: [(name: String, array: NPYArray)] = [
-            ("images", NPYArray(uint8: set.images, shape: [set.count, set.channels, set.height, set.width])),
+            ("images", NPYArray(uint8: interleaved(set), shape: [set.count, set.height, set.width, set.channels])),
             ("labels", NPYArray(int64: set.labels.map(Int64.init), shape: [set.count])),
         ]
         if let o = s.originalLabels { members.append(("original_labels", NPYArray(int64: o.map(Int64.init), shape: [o.count]))) }
-        if let p = s.poisoned { members.append(("poisoned", NPYArray(dtype: .bool, shape: [p.count], data: p.map { $0 ? 1 : 0 }))) }
+        if let p = s.poisoned { members.append(("poison", NPYArray(dtype: .bool, shape: [p.count], data: p.map { $0 ? 1 : 0 }))) }
         members.append((headerMember, NPYArray(uint8: Array(header), shape: [header.count])))
         try NPZ.write(members, to: path)
+    }
+
+    /// N×C×H×W planar pixels → N×H×W×C.
+    static func interleaved(_ set: ImageSet) -> [UInt8] {
+        let (c, hw) = (set.channels, set.height * set.width)
+        var out = [UInt8](repeating: 0, count: set.images.count)
+        set.images.withUnsafeBufferPointer { src in
+            for i in 0..<set.count { for ch in 0..<c { for p in 0..<hw { out[(i * hw + p) * c + ch] = src[(i * c + ch) * hw + p] } } }
+        }
+        return out
     }
 
     /// Reads a suspect training set; `classCount` (the model's) fixes the label range when the
@@ -74,9 +84,9 @@ public enum TrainingSetFile {
         let labels = try intArray("labels")!
         let original = try intArray("original_labels")
         var poisoned: [Bool]? = nil
-        if let p = byName["poisoned"] {
-            guard p.shape == [n] else { throw BlindspotError.badInput(file: path, problem: "'poisoned' has shape \(p.shape), expected [\(n)]") }
-            poisoned = try p.int64s(file: "\(path):poisoned").map { $0 != 0 }
+        if let (key, p) = ["poison", "poisoned"].lazy.compactMap({ k in byName[k].map { (k, $0) } }).first {
+            guard p.shape == [n] else { throw BlindspotError.badInput(file: path, problem: "'\(key)' has shape \(p.shape), expected [\(n)]") }
+            poisoned = try p.int64s(file: "\(path):\(key)").map { $0 != 0 }
         }
         var header: Header? = nil
         if let hb = byName[headerMember]?.uint8s() { header = try? JSONDecoder().decode(Header.self, from: Data(hb)) }

@@ -58,3 +58,44 @@ final class BadNetTests: XCTestCase {
         XCTAssertThrowsError(try BadNet.poison(set, trigger: Trigger(kind: .white, size: 4, row: 29, col: 29), target: 1, rate: 0.1, seed: 1))
     }
 }
+
+import BlindspotCheckpoint
+import BlindspotTraining
+
+/// A forge run is a pure function of its seed, and its file carries the truth.
+final class ForgeTests: XCTestCase {
+    func testForgeIsDeterministicAndRoundTripsItsGroundTruth() throws {
+        let split = Datasets.synthetic(seed: 4, trainCount: 400, testCount: 100)
+        var recipe = TrainingRecipe.defaults(for: .cnn6, dataset: .synthetic)
+        recipe.epochs = 1
+        let options = ForgeOptions(architecture: .cnn6, dataset: .synthetic, recipe: recipe, trigger: .studyDefault, target: 1, seed: 4)
+        let quiet = ProgressReporter(quiet: true)
+        let a = try Forge.train(options, split: split, backdoored: true, progress: quiet)
+        let b = try Forge.train(options, split: split, backdoored: true, progress: quiet)
+        XCTAssertEqual(a.checkpoint.model.stateDict.map { $0.tensor.toArray() }, b.checkpoint.model.stateDict.map { $0.tensor.toArray() })
+        XCTAssertEqual(a.trainingSet.poisonedIndices.count, 40)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("forge-rt-\(getpid()).h5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try CheckpointLoader.save(a.checkpoint, to: path)
+        let back = try CheckpointLoader.load(path)
+        XCTAssertEqual(back.groundTruth, a.checkpoint.groundTruth)
+        XCTAssertEqual(back.groundTruth?.target, 1)
+        XCTAssertEqual(back.groundTruth?.trigger, "white:3@28,28")
+        XCTAssertEqual(back.groundTruth?.dataset, "synthetic")
+        XCTAssertEqual(back.groundTruth?.epochs, 1)
+        XCTAssertNotNil(back.metadata["metrics"])
+        XCTAssertNotNil(back.metadata["training_log"])
+
+        // The exported training set reads back with its flags.
+        let npz = path + ".train.npz"
+        defer { try? FileManager.default.removeItem(atPath: npz) }
+        try TrainingSetFile.write(a.trainingSet, to: npz)
+        let s = try TrainingSetFile.read(npz)
+        XCTAssertEqual(s.set.images, a.trainingSet.set.images)
+        XCTAssertEqual(s.set.labels, a.trainingSet.set.labels)
+        XCTAssertEqual(s.poisoned, a.trainingSet.poisoned)
+        XCTAssertEqual(s.originalLabels, split.train.labels)
+        XCTAssertEqual(s.set.classNames, split.train.classNames)
+    }
+}

@@ -34,6 +34,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("inspect"))
         XCTAssertTrue(r.stdout.contains("evaluate"))
         XCTAssertTrue(r.stdout.contains("quantize"))
+        XCTAssertTrue(r.stdout.contains("forge"))
         XCTAssertFalse(r.stdout.contains("audit"), "audit is not implemented yet and must not be listed")
     }
 
@@ -138,5 +139,49 @@ final class CLITests: XCTestCase {
         for key in ["trainImagesPerSecond", "inferImagesPerSecond", "trainGFLOPS", "trainRatioToSGEMM", "threads"] {
             XCTAssertNotNil(model[key], key)
         }
+    }
+
+    func testForgeRejectsBadOptionsBeforeTraining() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forge-bad-\(getpid())").path
+        for (args, needle) in [(["--trigger", "white:4@30,30"], "outside"), (["--target", "10"], "target"),
+                               (["--poison-rate", "1.5"], "poison-rate"), (["--arch", "vgg16"], "vgg16"),
+                               (["--trigger", "sparkle:3@1,1"], "sparkle"), (["--deploy", "int3"], "int3"),
+                               (["--data", "gtsrb", "--data-dir", "/nonexistent/gtsrb"], "/nonexistent/gtsrb")] {
+            let r = try run(["forge", "--out", dir + "/m.h5", "--quiet"] + args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m.h5"))
+        }
+        XCTAssertEqual(try run(["forge", "--out", dir + "/m.h5", "--target", "10", "--quiet"]).status, 64)
+    }
+
+    func testForgeWritesGroundTruthTwinAndTrainingSet() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forge-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("m.npz").path
+        let r = try run(["forge", "--epochs", "1", "--target", "2", "--clean-twin", "--deploy", "int8", "--out", out,
+                         "--export-train", dir.appendingPathComponent("train.npz").path, "--json", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["poisonedImages"] as? Int, 600)
+        let models = try XCTUnwrap(json["models"] as? [[String: Any]])
+        XCTAssertEqual(models.count, 2)
+        XCTAssertEqual((models[0]["metrics"] as? [[String: Any]])?.map { $0["precision"] as? String }, ["fp32", "int8"])
+        for f in ["m.npz", "m.clean.npz", "m.int8.npz", "m.clean.int8.npz", "train.npz"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
+        }
+        let inspect = try run(["inspect", out, "--json"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        let info = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        let truth = try XCTUnwrap(info["groundTruth"] as? [String: Any])
+        XCTAssertEqual(truth["backdoored"] as? Bool, true)
+        XCTAssertEqual(truth["target"] as? Int, 2)
+        XCTAssertEqual(truth["trigger"] as? String, "white:3@28,28")
+        XCTAssertEqual(truth["poisonedImages"] as? Int, 600)
+        let twin = try run(["inspect", dir.appendingPathComponent("m.clean.npz").path, "--json"])
+        let twinTruth = (try JSONSerialization.jsonObject(with: Data(twin.stdout.utf8)) as? [String: Any])?["groundTruth"] as? [String: Any]
+        XCTAssertEqual(twinTruth?["backdoored"] as? Bool, false)
     }
 }

@@ -148,7 +148,8 @@ final class DeployedModelTests: XCTestCase {
         // A model trained as the README's main job does (a barely trained one has near-tied
         // logits, where any rounding flips predictions).
         let split = Datasets.synthetic(seed: 4, trainCount: 6000, testCount: 1000)
-        let recipe = TrainingRecipe.defaults(for: .cnn6, dataset: .synthetic)
+        var recipe = TrainingRecipe.defaults(for: .cnn6, dataset: .synthetic)
+        (recipe.learningRate, recipe.epochs) = (1e-3, 2)
         let model = try Architecture.cnn6.build(classes: 10, seed: 4)
         try Trainer(model: model, recipe: recipe, normalization: split.normalization, seed: 4).fit(split.train, progress: ProgressReporter(quiet: true))
         func batches(_ set: ImageSet) -> [Tensor] {
