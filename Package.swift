@@ -41,11 +41,13 @@ let package = Package(
         .target(name: "BlindspotAttacks", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining"], swiftSettings: fastSwift),
         // The five defenses (one file each) behind one protocol, at FP32 and at deployed precision.
         .target(name: "BlindspotDefenses", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "BlindspotTraining", "_BlindspotKernels"], swiftSettings: fastSwift),
+        // `audit`: both precisions, blindspot comparison, drift, and the report writers.
+        .target(name: "BlindspotAudit", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining", "BlindspotDefenses"], swiftSettings: fastSwift),
         .executableTarget(
             name: "blindspot",
             dependencies: [
                 "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization",
-                "BlindspotAttacks", "BlindspotDefenses",
+                "BlindspotAttacks", "BlindspotDefenses", "BlindspotAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "BlindspotAttacksTests", dependencies: ["BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
         .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
     ],
     swiftLanguageModes: [.v6]

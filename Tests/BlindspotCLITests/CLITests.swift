@@ -35,7 +35,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("evaluate"))
         XCTAssertTrue(r.stdout.contains("quantize"))
         XCTAssertTrue(r.stdout.contains("forge"))
-        XCTAssertFalse(r.stdout.contains("audit"), "audit is not implemented yet and must not be listed")
+        XCTAssertTrue(r.stdout.contains("audit"))
     }
 
     func testUnknownOptionAndArchitectureAreUsageErrors() throws {
@@ -150,7 +150,6 @@ final class CLITests: XCTestCase {
             let r = try run(["forge", "--out", dir + "/m.h5", "--quiet"] + args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
-            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m.h5"))
         }
         XCTAssertEqual(try run(["forge", "--out", dir + "/m.h5", "--target", "10", "--quiet"]).status, 64)
@@ -183,5 +182,33 @@ final class CLITests: XCTestCase {
         let twin = try run(["inspect", dir.appendingPathComponent("m.clean.npz").path, "--json"])
         let twinTruth = (try JSONSerialization.jsonObject(with: Data(twin.stdout.utf8)) as? [String: Any])?["groundTruth"] as? [String: Any]
         XCTAssertEqual(twinTruth?["backdoored"] as? Bool, false)
+
+        // audit end to end (the fast defenses): exit status from the verdict, a JSON report, a verdict line.
+        let report = dir.appendingPathComponent("audit.json").path
+        let a = try run(["audit", out, "--train-data", dir.appendingPathComponent("train.npz").path, "--defenses", "ac,ss",
+                         "--json", report, "--quiet"])
+        XCTAssertTrue([0, 3, 4].contains(a.status), a.stderr)
+        XCTAssertTrue(a.stdout.contains("Activation Clustering") && a.stdout.contains("Spectral Signatures"), a.stdout)
+        XCTAssertTrue(["QUANTIZATION BLINDSPOT", "BACKDOOR", "NO BACKDOOR FOUND", "INCONCLUSIVE"].contains { a.stdout.contains($0) }, a.stdout)
+        let audit = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        XCTAssertEqual((audit["results"] as? [[String: Any]])?.count, 4)
+        XCTAssertEqual((audit["precision"] as? [String: Any])?["scheme"] as? String, "int8")
+        XCTAssertEqual((audit["overall"] as? [String: Any])?["exitCode"] as? Int, Int(a.status))
+        XCTAssertEqual((audit["groundTruthChecks"] as? [Any])?.count, 4)
+    }
+
+    func testAuditBadInputsAreOneLine() throws {
+        let missing = try run(["audit", "/nonexistent/model.h5", "--quiet"])
+        XCTAssertEqual(missing.status, 66, missing.stderr)
+        XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+        let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-\(getpid()).h5").path
+        defer { try? FileManager.default.removeItem(atPath: junk) }
+        try Data("\u{89}HDF\r\n\u{1a}\ntruncated".utf8).write(to: URL(fileURLWithPath: junk))
+        let bad = try run(["audit", junk, "--quiet"])
+        XCTAssertEqual(bad.status, 65, bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        let opt = try run(["audit", junk, "--defenses", "nc,magic"])
+        XCTAssertEqual(opt.status, 64)
+        XCTAssertTrue(opt.stderr.contains("magic"), opt.stderr)
     }
 }

@@ -1,0 +1,157 @@
+import BlindspotCheckpoint
+import BlindspotDefenses
+import BlindspotEngine
+import BlindspotQuantization
+import Foundation
+
+/// Everything an audit found, as one typed value; every report format is a pure function of it.
+public struct AuditReport: Codable, Sendable {
+    public struct Input: Codable, Sendable {
+        public var file: String
+        public var sha256: String
+        public var format: String
+        public var architecture: String
+        public var classes: Int
+        public var preprocessing: Preprocessing
+        public var dataset: String
+        public var cleanImages: Int
+        public var trainImages: Int
+        public var suspectImages: Int?
+        public var suspectHasPoisonFlags: Bool
+    }
+
+    public struct Deployment: Codable, Sendable {
+        public var cleanAccuracyFP32: Double
+        public var cleanAccuracyDeployed: Double
+        public var surrogateAgreement: Double
+        public var calibrationImages: Int?
+        public var calibrationPercentile: Double?
+        public var layers: [LayerQuantization]
+        public var drift: [LayerDrift]
+    }
+
+    /// Probe ASR at both precisions, when a probe trigger is known.
+    public struct AttackFigures: Codable, Sendable {
+        public var probe: String
+        public var target: Int
+        public var source: String
+        public var fp32: Double
+        public var deployed: Double
+    }
+
+    public struct Environment: Codable, Sendable {
+        public var blasCore: String
+        public var cpu: String
+        public var threads: Int
+        public static var current: Environment {
+            let b = Benchmark.blasInfo()
+            return Environment(blasCore: b.core, cpu: b.cpu, threads: Parallel.workers)
+        }
+    }
+
+    public var tool: String
+    public var commandLine: String
+    public var input: Input
+    public var precision: PrecisionDecision
+    public var deployment: Deployment
+    public var attack: AttackFigures?
+    /// Where STRIP's and Fine-Pruning's probe came from.
+    public var probe: String
+    public var seed: UInt64
+    public var budget: String
+    public var results: [DefenseResult]
+    public var comparisons: [Comparison]
+    public var overall: Overall
+    public var groundTruth: GroundTruth?
+    public var groundTruthChecks: [GroundTruthCheck]
+    public var seconds: Double
+    public var environment: Environment
+}
+
+public typealias AttackFigures = AuditReport.AttackFigures
+
+public struct PrecisionDecision: Codable, Sendable {
+    public var scheme: String
+    public var reason: String
+    /// true when taken from the file rather than from `--deploy`.
+    public var inferred: Bool
+}
+
+/// How far one layer's output moves from FP32 to the deployed integer path on clean images.
+public struct LayerDrift: Codable, Sendable {
+    public var node: String
+    /// ‖a_q − a_32‖₂ / ‖a_32‖₂ over the clean images.
+    public var relativeL2: Double
+    /// The channels whose relative drift is largest (channel, relative L2), most first.
+    public var topChannels: [ChannelDrift]
+}
+
+public struct ChannelDrift: Codable, Sendable {
+    public var channel: Int
+    public var relativeL2: Double
+}
+
+public struct Comparison: Codable, Sendable {
+    public var defense: DefenseKind
+    public var fp32: Verdict
+    public var deployed: Verdict
+    public var outcome: BlindspotOutcome
+    public var fp32Score: Double?
+    public var deployedScore: Double?
+
+    public init(defense: DefenseKind, fp32: Verdict, deployed: Verdict, outcome: BlindspotOutcome, fp32Score: Double?, deployedScore: Double?) {
+        self.defense = defense; self.fp32 = fp32; self.deployed = deployed; self.outcome = outcome
+        self.fp32Score = fp32Score; self.deployedScore = deployedScore
+    }
+}
+
+public struct GroundTruthCheck: Codable, Sendable {
+    public var defense: String
+    public var precision: Precision
+    public var expected: String
+    /// nil when the defense was not evaluated.
+    public var right: Bool?
+}
+
+/// The audit's one-line conclusion and exit status (mission.md exit codes).
+public struct Overall: Codable, Sendable {
+    public enum Kind: String, Codable, Sendable { case blindspot, backdoor, noBackdoor, inconclusive }
+    public var kind: Kind
+    public var target: Int?
+    public var line: String
+    /// 0 no backdoor and no blindspot; 3 backdoor detected consistently; 4 quantization blindspot.
+    public var exitCode: Int32
+
+    public static func decide(_ cs: [Comparison], scheme: String) -> Overall {
+        func score(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "n/a" }
+        if let b = cs.first(where: { $0.outcome.isBlindspot }) {
+            let name = b.defense.displayName, h = b.defense.headline
+            let line: String
+            switch b.outcome {
+            case .blindspot:
+                line = "QUANTIZATION BLINDSPOT: \(name) flags class \(b.fp32.target.map(String.init) ?? "?") at FP32 (\(h.score) \(score(b.fp32Score)) \(h.threshold)) but not at \(scheme) (\(score(b.deployedScore)))"
+            case .reverseBlindspot:
+                line = "QUANTIZATION BLINDSPOT: \(name) flags class \(b.deployed.target.map(String.init) ?? "?") only at \(scheme) (\(h.score) \(score(b.deployedScore)) \(h.threshold); FP32 \(score(b.fp32Score))) — a backdoor FP32 audits cannot see"
+            default:
+                line = "QUANTIZATION BLINDSPOT: \(name) flags class \(b.fp32.target.map(String.init) ?? "?") at FP32 but class \(b.deployed.target.map(String.init) ?? "?") at \(scheme)"
+            }
+            let others = cs.filter { $0.outcome.isBlindspot }.count - 1
+            return Overall(kind: .blindspot, target: b.fp32.target ?? b.deployed.target, line: line + (others > 0 ? " (and \(others) more)" : ""), exitCode: 4)
+        }
+        let consistent = cs.filter { $0.outcome == .consistent && $0.fp32.status == .detected }
+        if let d = consistent.first {
+            let names = consistent.map(\.defense.displayName).joined(separator: ", ")
+            return Overall(kind: .backdoor, target: d.fp32.target,
+                           line: "BACKDOOR: \(names) flag\(consistent.count == 1 ? "s" : "") class \(d.fp32.target.map(String.init) ?? "?") at FP32 and at \(scheme)", exitCode: 3)
+        }
+        let evaluated = cs.filter { $0.outcome != .inconclusive }
+        if evaluated.isEmpty {
+            return Overall(kind: .inconclusive, target: nil, line: "INCONCLUSIVE: no defense was evaluated at both precisions (see the reasons above)", exitCode: 0)
+        }
+        let missing = cs.filter { $0.outcome == .inconclusive }.map(\.defense.displayName)
+        return Overall(kind: .noBackdoor, target: nil,
+                       line: "NO BACKDOOR FOUND at FP32 or \(scheme) by \(evaluated.map(\.defense.displayName).joined(separator: ", "))"
+                             + (missing.isEmpty ? "" : "; not evaluated: \(missing.joined(separator: ", "))"),
+                       exitCode: 0)
+    }
+}

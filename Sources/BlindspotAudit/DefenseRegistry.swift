@@ -1,0 +1,32 @@
+import BlindspotCore
+import BlindspotDefenses
+
+/// The defense behind each command-line name, and Neural Cleanse's reversed trigger as a probe.
+enum DefenseRegistry {
+    static func defense(_ kind: DefenseKind) -> any Defense {
+        switch kind {
+        case .nc: return NeuralCleanse()
+        case .ac: return ActivationClustering()
+        case .ss: return SpectralSignatures()
+        case .strip: return Strip()
+        case .fp: return FinePruning()
+        }
+    }
+
+    /// Runs NC and returns, when it flagged a label, that label's reversed trigger as a probe
+    /// (defenses.md §1 "Its reversed triggers … serve as probes for STRIP and Fine-Pruning").
+    static func runNeuralCleanse(_ m: ModelUnderTest, inputs: DefenseInputs, progress: ProgressReporter) -> (DefenseResult, ProbeTrigger?) {
+        let nc = NeuralCleanse()
+        let t0 = monotonicSeconds()
+        do {
+            var (r, triggers) = try nc.analyze(m, inputs: inputs, progress: progress)
+            r.seconds = monotonicSeconds() - t0
+            r.conventions["budget"] = r.conventions["budget"] ?? inputs.budget.rawValue
+            guard r.verdict.status == .detected, let t = r.verdict.target, let rev = triggers.first(where: { $0.label == t }) else { return (r, nil) }
+            return (r, ProbeTrigger.blend(mask: rev.mask, pattern: rev.pattern, target: t, source: .neuralCleanse,
+                                          description: String(format: "NC reversed trigger for class %d (mask L1 %.1f)", t, rev.l1)))
+        } catch {
+            return (nc.run(m, inputs: inputs, progress: progress), nil)
+        }
+    }
+}
