@@ -131,6 +131,10 @@ public struct NeuralCleanse: Defense {
         /// Whether a step ever reached the attack-success threshold (else: the last mask).
         public var reachedThreshold: Bool
 
+        public init(label: Int, mask: [Float], pattern: [Float], l1: Double, reachedThreshold: Bool) {
+            self.label = label; self.mask = mask; self.pattern = pattern; self.l1 = l1; self.reachedThreshold = reachedThreshold
+        }
+
         /// The trigger as a probe (for STRIP and Fine-Pruning), source `.neuralCleanse`.
         public var probe: ProbeTrigger {
             .blend(mask: mask, pattern: pattern, target: label, source: .neuralCleanse,
@@ -239,7 +243,6 @@ final class TriggerReverser {
     private var logitGradNonZero: [Bool]
     private let adv = Tensor(shape: [0]), normalized = Tensor(shape: [0]), gradLogits = Tensor(shape: [0])
 
-    nonisolated(unsafe) static var tForward = 0.0, tBackward = 0.0, tTotal = 0.0, rows = 0  // TEMP-TRACE
     enum Failure: Error { case nonFinite(label: Int), zeroGradient(label: Int) }
 
     init(model: ModelUnderTest) {
@@ -309,9 +312,7 @@ final class TriggerReverser {
                 }
             }
         }
-        let tA = monotonicSeconds()  // TEMP-TRACE
         let logits = model.gradientForward(pixels: adv, normalizedBuffer: normalized)
-        TriggerReverser.tForward += monotonicSeconds() - tA  // TEMP-TRACE
         // dCE/dlogits = (softmax − onehot)/B: the gradient of each label's mean over its B rows.
         gradLogits.resize([rows, k])
         for li in chunk.indices { logitGradNonZero[li] = false }
@@ -333,9 +334,7 @@ final class TriggerReverser {
             loss[label] = total / Double(b)
             hits[label] = correct
         }
-        let tB = monotonicSeconds()  // TEMP-TRACE
         let g = model.inputGradient(gradLogits)
-        TriggerReverser.tBackward += monotonicSeconds() - tB  // TEMP-TRACE
         let gp = g.data, d = NeuralCleanse.tanhDivisor
         for (li, label) in chunk.enumerated() {
             let mo = label * hw, po = label * chw
@@ -487,8 +486,6 @@ extension NeuralCleanse {
                     let chunk = Array(active[start..<min(start + labelsPerPass, active.count)])
                     start += chunk.count
                     for k in chunk { regSum[k] += reverser.maskL1(k) }
-                    let tC = monotonicSeconds()  // TEMP-TRACE
-                    defer { TriggerReverser.tTotal += monotonicSeconds() - tC; TriggerReverser.rows += chunk.count * batch }  // TEMP-TRACE
                     do {
                         try reverser.gradients(chunk: chunk, x: x, lambda: lambdas)
                     } catch .nonFinite(let k) {
@@ -512,10 +509,6 @@ extension NeuralCleanse {
                 }
             }
             stepsRun = step
-            if ProcessInfo.processInfo.environment["NC_TRACE"] != nil {  // TEMP-TRACE
-                print(String(format: "TIMING fwd %.1f bwd %.1f total %.1f rows %d (%.0f rows/s)", TriggerReverser.tForward, TriggerReverser.tBackward, TriggerReverser.tTotal, TriggerReverser.rows, Double(TriggerReverser.rows) / TriggerReverser.tTotal))
-                print("TRACE step \(step): " + active.map { k in String(format: "%d:a%.2f r%.1f b%.1f l%.0e", k, asrSum[k] / s, regSum[k] / s, outcomes[k].schedule.regBest, outcomes[k].schedule.lambda) }.joined(separator: " "))
-            }
             let reached = outcomes.filter { $0.schedule.reachedThreshold }.count
             let stopped = outcomes.filter { $0.schedule.stopped != nil }.count
             progress.report("neural-cleanse [\(model.precision)]: step \(step)/\(budget.maxSteps), \(reached)/\(classes) labels reached ASR \(Self.attackSuccessThreshold), \(stopped) stopped, \(formatDuration(monotonicSeconds() - t0))", force: false)
@@ -539,7 +532,6 @@ extension NeuralCleanse {
     /// 5. The verdict from the reversed triggers (and the §7 / [ours] failure rules).
     private func detect(_ model: ModelUnderTest, outcomes: [LabelOutcome], triggers: [ReversedTrigger], stepsRun: Int, labelsPerPass: Int,
                         result: ([String: Double], [String: DetailValue], Verdict) -> DefenseResult) -> DefenseResult {
-        let classes = outcomes.count
         let norms = triggers.map(\.l1), reached = triggers.map(\.reachedThreshold)
         var details: [String: DetailValue] = [
             "labels": .list(outcomes.indices.map { k in
@@ -555,38 +547,68 @@ extension NeuralCleanse {
             "labelsReachedThreshold": .number(Double(reached.filter { $0 }.count)),
         ]
         var scores: [String: Double] = ["minL1": norms.min() ?? 0]
-        // §7: best masks that lose their attack on the integer path.
-        if model.deployed != nil {
-            let lost = outcomes.indices.filter { reached[$0] && outcomes[$0].bestASR >= Self.attackSuccessThreshold && outcomes[$0].integerASR < Self.integerASRFloor }
-            details["integerPathLost"] = .ints(lost)
-            if Double(lost.count) > Self.surrogateMismatchFraction * Double(classes) {
-                return result(scores, details, .notEvaluated(.surrogateMismatch, "\(lost.count) of \(classes) best masks have integer-path ASR < \(Self.integerASRFloor)"))
+        let d = Self.decide(norms: norms, reachedThreshold: reached,
+                            integerPath: model.deployed == nil ? nil : (outcomes.map(\.bestASR), outcomes.map(\.integerASR)))
+        if let lost = d.integerPathLost { details["integerPathLost"] = .ints(lost) }
+        if let o = d.outlier, let index = d.anomalyIndex {
+            (scores["anomalyIndex"], scores["median"], scores["mad"]) = (index, o.median, o.mad)
+            details["median"] = .number(o.median)
+            details["mad"] = .number(o.mad)
+            details["anomalyIndex"] = .number(index)
+            details["anomalyIndices"] = .numbers(o.indices)
+            details["flagged"] = .ints(o.flagged)
+            details["weakEvidence"] = .flag(d.weakEvidence)
+        }
+        return result(scores, details, d.verdict)
+    }
+
+    /// The detection rule's outcome.
+    public struct Decision: Sendable {
+        public var verdict: Verdict
+        /// The MAD rule's outcome (nil when it did not run or MAD was degenerate).
+        public var outlier: OutlierRule.Outcome?
+        /// |min l − median| / MAD.
+        public var anomalyIndex: Double?
+        /// Detected with index < `weakEvidenceIndex` or more than one flagged label.
+        public var weakEvidence = false
+        /// Labels whose best mask reached the threshold on the surrogate but has integer-path
+        /// ASR < `integerASRFloor` (deployed precision only).
+        public var integerPathLost: [Int]?
+    }
+
+    /// Step 5 and the failure rules, from the per-label mask norms l_k, whether each label ever
+    /// reached the attack-success threshold, and (at deployed precision) each best mask's
+    /// surrogate and integer-path ASR. In order: §7 surrogate mismatch (> 25% of labels lost on
+    /// the integer path), too few labels converged (> K/2 never reached the threshold), degenerate
+    /// MAD, then the low-side MAD rule with unconverged labels in the population but not eligible;
+    /// the target is the flagged label of smallest norm.
+    public static func decide(norms: [Double], reachedThreshold reached: [Bool],
+                              integerPath: (surrogate: [Double], integer: [Double])? = nil) -> Decision {
+        let classes = norms.count
+        var d = Decision(verdict: .notDetected())
+        if let (surrogate, integer) = integerPath {
+            let lost = norms.indices.filter { reached[$0] && surrogate[$0] >= attackSuccessThreshold && integer[$0] < integerASRFloor }
+            d.integerPathLost = lost
+            if Double(lost.count) > surrogateMismatchFraction * Double(classes) {
+                d.verdict = .notEvaluated(.surrogateMismatch, "\(lost.count) of \(classes) best masks have integer-path ASR < \(integerASRFloor)")
+                return d
             }
         }
         let notReached = reached.filter { !$0 }.count
         if notReached * 2 > classes {
-            return result(scores, details, .notEvaluated(.tooFewLabelsConverged, "\(notReached) of \(classes) labels never reached ASR \(Self.attackSuccessThreshold)"))
+            d.verdict = .notEvaluated(.tooFewLabelsConverged, "\(notReached) of \(classes) labels never reached ASR \(attackSuccessThreshold)")
+            return d
         }
         guard let outcome = OutlierRule.apply(norms, side: .low, eligible: reached) else {
-            return result(scores, details, .notEvaluated(.degenerateMAD))
+            d.verdict = .notEvaluated(.degenerateMAD)
+            return d
         }
         let index = abs((norms.min() ?? outcome.median) - outcome.median) / outcome.mad
-        scores["anomalyIndex"] = index
-        scores["median"] = outcome.median
-        scores["mad"] = outcome.mad
-        details["median"] = .number(outcome.median)
-        details["mad"] = .number(outcome.mad)
-        details["anomalyIndex"] = .number(index)
-        details["anomalyIndices"] = .numbers(outcome.indices)
-        details["flagged"] = .ints(outcome.flagged)
-        guard let target = outcome.flagged.min(by: { norms[$0] < norms[$1] }) else {
-            details["weakEvidence"] = .flag(false)
-            return result(scores, details, .notDetected())
-        }
-        let weak = index < Self.weakEvidenceIndex || outcome.flagged.count > 1
-        details["weakEvidence"] = .flag(weak)
-        let remark = String(format: "anomaly index %.2f, %d flagged", index, outcome.flagged.count) + (weak ? " (weak evidence)" : "")
-        return result(scores, details, .detected(target: target, remark))
+        (d.outlier, d.anomalyIndex) = (outcome, index)
+        guard let target = outcome.flagged.min(by: { norms[$0] < norms[$1] }) else { return d }
+        d.weakEvidence = index < weakEvidenceIndex || outcome.flagged.count > 1
+        d.verdict = .detected(target: target, String(format: "anomaly index %.2f, %d flagged", index, outcome.flagged.count) + (d.weakEvidence ? " (weak evidence)" : ""))
+        return d
     }
 
     /// Surrogate/integer argmax agreement in batches (bounded memory).

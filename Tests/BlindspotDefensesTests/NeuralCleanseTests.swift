@@ -197,53 +197,150 @@ final class NeuralCleanseTests: XCTestCase {
         XCTAssertEqual(r.verdict, .notEvaluated(.noCleanData))
     }
 
-    // MARK: Detection on the forged pair
+    // MARK: Detection rule (no model)
 
-    /// [test budget] Smaller than `default` so the file runs in ~1.5 min on 2 cores: a pool of
-    /// 128, one mini-batch of 32 per step, at most 60 steps, plateau stop after 8 steps.
+    func testDecideFlagsTheSmallNormAndReportsTheIndex() {
+        let norms = [60, 55, 9, 62, 58, 57, 61, 54, 59, 63.0]
+        let d = NeuralCleanse.decide(norms: norms, reachedThreshold: Array(repeating: true, count: 10))
+        XCTAssertEqual(d.verdict.status, .detected)
+        XCTAssertEqual(d.verdict.target, 2)
+        XCTAssertEqual(d.outlier?.flagged, [2])
+        // median 58.5; |l − 58.5| sorted: 0.5 0.5 1.5 1.5 2.5 3.5 3.5 4.5 4.5 49.5 → MAD = 1.4826 · 3
+        XCTAssertEqual(d.anomalyIndex!, (58.5 - 9) / (1.4826 * 3), accuracy: 1e-9)
+        XCTAssertFalse(d.weakEvidence)
+    }
+
+    /// [ours] A label that never reached the threshold stays in the population but is not eligible.
+    func testUnconvergedLabelsAreNotEligible() {
+        let norms = [60, 55, 9, 62, 58, 57, 61, 54, 59, 63.0]
+        var reached = Array(repeating: true, count: 10)
+        reached[2] = false
+        let d = NeuralCleanse.decide(norms: norms, reachedThreshold: reached)
+        XCTAssertEqual(d.verdict, .notDetected())
+        XCTAssertEqual(d.outlier?.median, 58.5, "the unconverged label stays in the median")
+        XCTAssertGreaterThan(d.anomalyIndex!, 2)
+        reached = [false, false, false, false, false, false, true, true, true, true]
+        XCTAssertEqual(NeuralCleanse.decide(norms: norms, reachedThreshold: reached).verdict.status, .notEvaluated)
+        XCTAssertTrue(NeuralCleanse.decide(norms: norms, reachedThreshold: reached).verdict.reason!.hasPrefix("tooFewLabelsConverged"))
+    }
+
+    func testWeakEvidenceAndDegenerateMAD() {
+        // Two flagged labels: detected (smallest norm), weak evidence.
+        let two = NeuralCleanse.decide(norms: [60, 55, 9, 62, 58, 12, 61, 54, 59, 63], reachedThreshold: Array(repeating: true, count: 10))
+        XCTAssertEqual(two.verdict.target, 2)
+        XCTAssertEqual(Set(two.outlier!.flagged), [2, 5])
+        XCTAssertTrue(two.weakEvidence)
+        // Index just above 2 (median 17, MAD 1.4826 · 5, index 16.5 / 7.41 = 2.23): weak.
+        let near = NeuralCleanse.decide(norms: [10, 12, 14, 16, 18, 20, 22, 24, 26, 0.5], reachedThreshold: Array(repeating: true, count: 10))
+        XCTAssertEqual(near.verdict.target, 9)
+        XCTAssertLessThan(near.anomalyIndex!, NeuralCleanse.weakEvidenceIndex)
+        XCTAssertTrue(near.weakEvidence)
+        let flat = NeuralCleanse.decide(norms: Array(repeating: 40, count: 10), reachedThreshold: Array(repeating: true, count: 10))
+        XCTAssertEqual(flat.verdict, .notEvaluated(.degenerateMAD))
+    }
+
+    /// §7: more than 25% of labels whose best mask works on the surrogate (≥ 0.99) but not on the
+    /// integer path (< 0.9) → surrogateMismatch; 25% or fewer → the MAD rule decides.
+    func testIntegerPathMismatch() {
+        let norms = [60, 55, 9, 62, 58, 57, 61, 54, 59, 63, 60, 57.0], reached = Array(repeating: true, count: 12)
+        let surrogate = Array(repeating: 1.0, count: 12)
+        var integer = Array(repeating: 0.95, count: 12)
+        for k in [0, 1, 3] { integer[k] = 0.5 }  // 3 of 12 = 25%
+        let ok = NeuralCleanse.decide(norms: norms, reachedThreshold: reached, integerPath: (surrogate, integer))
+        XCTAssertEqual(ok.verdict.target, 2)
+        XCTAssertEqual(ok.integerPathLost, [0, 1, 3])
+        integer[4] = 0.89  // 4 of 12
+        let lost = NeuralCleanse.decide(norms: norms, reachedThreshold: reached, integerPath: (surrogate, integer))
+        XCTAssertEqual(lost.verdict.status, .notEvaluated)
+        XCTAssertTrue(lost.verdict.reason!.hasPrefix("surrogateMismatch"))
+    }
+
+    // MARK: The forged pair
+
+    /// [test budget] Smaller than `default` so that the file runs in about 1.5 min on 2 idle
+    /// cores: a pool of 128, one mini-batch of 32 per step, at most 60 steps, plateau stop after 8.
     static let testBudget = NeuralCleanse.Budget(name: "test", poolSize: 128, batchSize: 32, miniBatchesPerStep: 1,
                                                  maxSteps: 60, plateauPatience: 8)
 
-    func run(backdoored: Bool, scheme: QuantizationScheme? = nil) -> (DefenseResult, [NeuralCleanse.ReversedTrigger]) {
+    func run(backdoored: Bool, scheme: QuantizationScheme? = nil) throws -> (DefenseResult, [NeuralCleanse.ReversedTrigger]) {
         let model = scheme.map { ForgedFixture.model(backdoored: backdoored, scheme: $0) } ?? ForgedFixture.model(backdoored: backdoored)
         let t0 = monotonicSeconds()
-        let (r, triggers) = try! NeuralCleanse(budget: Self.testBudget).analyze(model, inputs: ForgedFixture.inputs(backdoored: backdoored),
-                                                                              progress: ProgressReporter(quiet: true))
-        print("NC \(backdoored ? "backdoored" : "clean") \(model.precision): \(r.verdict) index \(r.scores["anomalyIndex"] ?? .nan) "
-              + "norms \(triggers.map { String(format: "%.1f", $0.l1) }) in \(String(format: "%.1f", monotonicSeconds() - t0)) s")
+        let (r, triggers) = try NeuralCleanse(budget: Self.testBudget).analyze(model, inputs: ForgedFixture.inputs(backdoored: backdoored),
+                                                                             progress: ProgressReporter(quiet: true))
+        print(String(format: "NC %@ %@: %@ anomaly index %.2f, norms %@ in %.1f s", backdoored ? "backdoored" : "clean", model.precision.description,
+                     "\(r.verdict)", r.scores["anomalyIndex"] ?? .nan, triggers.map { String(format: "%.1f", $0.l1) }.joined(separator: " "),
+                     monotonicSeconds() - t0))
         return (r, triggers)
     }
 
-    func testDetectsTheBackdoorAtFP32() {
-        let (r, triggers) = run(backdoored: true)
-        XCTAssertEqual(r.verdict.status, .detected, "\(r.verdict)")
-        XCTAssertEqual(r.verdict.target, ForgedFixture.target)
+    /// The per-label table row of `label`.
+    func row(_ r: DefenseResult, _ label: Int) -> [String: DetailValue] {
+        guard case .list(let rows)? = r.details["labels"], case .table(let t) = rows[label] else { return [:] }
+        return t
+    }
+
+    /// What NC must get right on the backdoored fixture at any precision: the target's reversed
+    /// trigger is by far the smallest, works as a probe on held-out images, and the verdict
+    /// never names another label.
+    ///
+    /// The MAD verdict itself is not asserted: on this 10-class synthetic set the clean labels'
+    /// norms are bimodal (≈ 35–65 and ≈ 110–160 for three shape classes), so even the target's
+    /// ≈ 10 (the true 3×3 trigger is 9 pixels) sits at anomaly index ≈ 1.2–1.8 at FP32
+    /// (test budget; `default`; 400 steps × 4 mini-batches) — below the threshold of 2.
+    func checkBackdoor(_ r: DefenseResult, _ triggers: [NeuralCleanse.ReversedTrigger], model: ModelUnderTest) {
+        XCTAssertNotEqual(r.verdict.status, .notEvaluated, "\(r.verdict)")
+        if r.verdict.status == .detected { XCTAssertEqual(r.verdict.target, ForgedFixture.target) }
         XCTAssertEqual(triggers.count, 10)
-        XCTAssertGreaterThan(r.scores["anomalyIndex"] ?? 0, OutlierRule.threshold)
-        // The reversed trigger is a working probe on held-out images.
-        let probe = NeuralCleanse.probe(from: r, triggers: triggers)!
+        XCTAssertTrue(triggers.allSatisfy(\.reachedThreshold))
+        let order = triggers.sorted { $0.l1 < $1.l1 }
+        XCTAssertEqual(order[0].label, ForgedFixture.target)
+        XCTAssertLessThan(order[0].l1, 0.6 * order[1].l1)
+        XCTAssertEqual(r.scores["minL1"], order[0].l1)
+        XCTAssertNotNil(r.scores["anomalyIndex"])
+        guard case .number(let integerASR)? = row(r, ForgedFixture.target)["integerASR"] else { return XCTFail("no integer-path ASR") }
+        XCTAssertGreaterThanOrEqual(integerASR, 0.9)
+        // The reversed trigger as a probe (STRIP, Fine-Pruning) on held-out images.
+        let probe = order[0].probe
         XCTAssertEqual(probe.source, .neuralCleanse)
         XCTAssertEqual(probe.target, ForgedFixture.target)
-        let model = ForgedFixture.model(backdoored: true)
         let test = ForgedFixture.pair.split.test
-        let x = ModelUnderTest.pixels(test, indices: Array(500..<800))
+        let x = ModelUnderTest.pixels(test, indices: Array(1000..<1300))
         probe.apply(x)
-        let asr = Double(model.predictions(pixels: x).filter { $0 == 0 }.count) / 300
-        XCTAssertGreaterThan(asr, 0.9)
-        guard case .list(let labels)? = r.details["labels"] else { return XCTFail("no per-label table") }
-        XCTAssertEqual(labels.count, 10)
+        XCTAssertGreaterThan(Double(model.predictions(pixels: x).filter { $0 == 0 }.count) / 300, 0.9)
     }
 
-    func testCleanTwinIsNotDetected() {
-        let (r, _) = run(backdoored: false)
-        XCTAssertEqual(r.verdict.status, .notDetected, "\(r.verdict)")
+    func testBackdooredFixtureAtFP32() throws {
+        let (r, triggers) = try run(backdoored: true)
+        checkBackdoor(r, triggers, model: ForgedFixture.model(backdoored: true))
+        XCTAssertEqual(r.precision, .fp32)
+        XCTAssertEqual(r.conventions["budget"], "test")
     }
 
-    func testDetectsTheBackdoorAtINT8() {
-        let (r, _) = run(backdoored: true, scheme: .int8)
-        XCTAssertEqual(r.verdict.status, .detected, "\(r.verdict)")
-        XCTAssertEqual(r.verdict.target, ForgedFixture.target)
+    func testBackdooredFixtureAtINT8() throws {
+        let (r, triggers) = try run(backdoored: true, scheme: .int8)
+        checkBackdoor(r, triggers, model: ForgedFixture.model(backdoored: true, scheme: .int8))
         XCTAssertEqual(r.precision, .deployed("int8"))
+        XCTAssertEqual(r.details["integerPathLost"], .ints([Int]()))
+    }
+
+    func testCleanTwinIsNotDetected() throws {
+        let (r, _) = try run(backdoored: false)
+        XCTAssertEqual(r.verdict.status, .notDetected, "\(r.verdict)")
+        XCTAssertLessThan(r.scores["anomalyIndex"] ?? .infinity, OutlierRule.threshold)
+    }
+
+    /// The probe helper gives the detected target's reversed trigger, and nothing otherwise.
+    func testProbeFromResult() {
+        let t = NeuralCleanse.ReversedTrigger(label: 4, mask: Array(repeating: 0.5, count: 4), pattern: Array(repeating: 1, count: 12), l1: 2,
+                                              reachedThreshold: true)
+        let detected = DefenseResult(defense: "neural-cleanse", precision: .fp32, verdict: .detected(target: 4))
+        let p = NeuralCleanse.probe(from: detected, triggers: [t])
+        XCTAssertEqual(p?.target, 4)
+        XCTAssertEqual(p?.source, .neuralCleanse)
+        let x = Tensor(shape: [1, 3, 2, 2])
+        p?.apply(x)
+        XCTAssertEqual(x.toArray(), Array(repeating: 0.5, count: 12))
+        XCTAssertNil(NeuralCleanse.probe(from: DefenseResult(defense: "neural-cleanse", precision: .fp32, verdict: .notDetected()), triggers: [t]))
     }
 
     // MARK: Budget measurement (opt-in)
