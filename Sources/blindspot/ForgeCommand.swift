@@ -28,21 +28,16 @@ struct Forge: ParsableCommand {
     @Option(help: "Trigger KIND:SIZE@ROW,COL (white, black, checker, pattern).") var trigger: String = Trigger.studyDefault.description
     @Option(help: "Target class of the backdoor.") var target: Int = 0
     @Option(help: "Fraction of the training set poisoned, in (0, 1).") var poisonRate: Double = BadNet.defaultPoisonRate
-    @Option(help: "Epochs (default: the architecture's recipe for this data set).") var epochs: Int?
-    @Option(help: "Base learning rate (default: the recipe's).") var lr: Float?
-    @Option(help: "Batch size (default: the recipe's).") var batchSize: Int?
     @Option(help: "Seed for every random choice (poison draw, init, order, pattern).") var seed: UInt64 = 1
     @Flag(help: "Also train the clean twin (same everything, no poison), written as NAME.clean.EXT.") var cleanTwin = false
     @Option(help: "Also write deployed copies, comma-separated schemes (int8, int4, …), as NAME.SCHEME.EXT.") var deploy: String?
     @Option(help: "Write the poisoned training set (images, labels, original labels, poison flags) as NPZ.") var exportTrain: String?
     @Option(help: "Output file (.h5 or .npz, blindspot's native format).") var out: String
     @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var recipeOptions: RecipeOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
         if !(poisonRate > 0 && poisonRate < 1) { throw ValidationError("--poison-rate must be in (0, 1)") }
         if target < 0 { throw ValidationError("--target must be a class index") }
         if data != .synthetic && dataDir == nil { throw ValidationError("--data \(data.rawValue) needs --data-dir") }
@@ -81,10 +76,7 @@ struct Forge: ParsableCommand {
             if let t = common.threads { Parallel.workers = t }
             let progress = ProgressReporter(quiet: common.quiet)
             let split = try Datasets.load(data, directory: dataDir, seed: seed)
-            var recipe = TrainingRecipe.defaults(for: arch, dataset: data)
-            if let epochs { recipe.epochs = epochs }
-            if let lr { recipe.learningRate = lr }
-            if let batchSize { recipe.batchSize = batchSize }
+            let recipe = recipeOptions.applied(to: TrainingRecipe.defaults(for: arch, dataset: data))
             let options = ForgeOptions(architecture: arch, dataset: data, recipe: recipe, trigger: try Trigger.parse(trigger, patternSeed: seed),
                                        target: target, poisonRate: poisonRate, seed: seed, deploy: try schemes())
             try options.validate(classes: split.train.numClasses, height: split.train.height, width: split.train.width)
