@@ -42,7 +42,7 @@ let package = Package(
         // The five defenses (one file each) behind one protocol, at FP32 and at deployed precision.
         .target(name: "BlindspotDefenses", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "BlindspotTraining", "_BlindspotKernels"], swiftSettings: fastSwift),
         // `audit`: both precisions, blindspot comparison, drift, and the report writers.
-        .target(name: "BlindspotAudit", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining", "BlindspotDefenses"], swiftSettings: fastSwift),
+        .target(name: "BlindspotAudit", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining", "BlindspotDefenses", "CZ"], swiftSettings: fastSwift),
         .executableTarget(
             name: "blindspot",
             dependencies: [
@@ -51,17 +51,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Shared by test targets only: a JSON Schema validator for our own schemas.
+        .target(name: "BlindspotTestSupport", path: "Tests/BlindspotTestSupport"),
         .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
         .testTarget(name: "BlindspotDataTests", dependencies: ["BlindspotData", "BlindspotCore"]),
         .testTarget(name: "BlindspotTrainingTests", dependencies: ["BlindspotTraining", "BlindspotEngine", "BlindspotData", "BlindspotCore", "BlindspotCheckpoint", "BlindspotQuantization"]),
-        .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ"],
+        .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ", "BlindspotTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining"]),
         .testTarget(name: "BlindspotAttacksTests", dependencies: ["BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
         .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
-        .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot"]),
+        .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore", "BlindspotTestSupport"]),
+        .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot", "BlindspotTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

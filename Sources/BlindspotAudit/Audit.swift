@@ -48,6 +48,8 @@ public struct AuditOptions: Sendable {
     public var dataName: String
     /// The command line that produced the report (printed in it, so every number can be reproduced).
     public var commandLine: String
+    /// Defenses to run in place of the built-in ones (tests force failures with this).
+    public var replacements: [DefenseKind: any Defense] = [:]
 
     public init(dataName: String, commandLine: String) { self.dataName = dataName; self.commandLine = commandLine }
 }
@@ -126,6 +128,7 @@ public enum Audit {
         // 5. The defenses at both precisions, NC first (its reversed trigger can serve as probe).
         var results: [DefenseResult] = []
         var ncTriggers: [String: ProbeTrigger] = [:]
+        var reversed: [ReversedTriggerImage] = []
         for kind in options.defenses {
             for m in [fp32, dep] {
                 var inputs = DefenseInputs(clean: clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
@@ -134,9 +137,12 @@ public enum Audit {
                     inputs.probe = ncTriggers["fp32"] ?? ncTriggers[m.precision.description]
                 }
                 progress.report("\(kind.displayName) at \(m.precision)…")
-                if kind == .nc {
-                    let (r, trig) = DefenseRegistry.runNeuralCleanse(m, inputs: inputs, progress: progress)
+                if let replacement = options.replacements[kind] {
+                    results.append(replacement.run(m, inputs: inputs, progress: progress))
+                } else if kind == .nc {
+                    let (r, trig, images) = DefenseRegistry.runNeuralCleanse(m, inputs: inputs, progress: progress)
                     if let trig { ncTriggers[m.precision.description] = trig }
+                    reversed += images
                     results.append(r)
                 } else {
                     results.append(DefenseRegistry.defense(kind).run(m, inputs: inputs, progress: progress))
@@ -172,7 +178,7 @@ public enum Audit {
                                              calibrationImages: deployed.calibrationImages, calibrationPercentile: deployed.calibrationPercentile,
                                              layers: deployed.layers, drift: drift),
                            attack: attack, probe: probeSource, seed: options.seed, budget: options.budget.rawValue,
-                           results: results, comparisons: comparisons, overall: overall, groundTruth: truth, groundTruthChecks: checks,
+                           results: results, reversedTriggers: reversed, comparisons: comparisons, overall: overall, groundTruth: truth, groundTruthChecks: checks,
                            seconds: monotonicSeconds() - start, environment: .current)
     }
 

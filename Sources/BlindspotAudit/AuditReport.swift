@@ -60,12 +60,24 @@ public struct AuditReport: Codable, Sendable {
     public var seed: UInt64
     public var budget: String
     public var results: [DefenseResult]
+    /// Neural Cleanse's reversed triggers worth looking at (flagged labels and the smallest
+    /// norm), per precision, as images for the HTML report.
+    public var reversedTriggers: [ReversedTriggerImage]
     public var comparisons: [Comparison]
     public var overall: Overall
     public var groundTruth: GroundTruth?
     public var groundTruthChecks: [GroundTruthCheck]
     public var seconds: Double
     public var environment: Environment
+}
+
+extension AuditReport {
+    /// The one JSON encoding of a report (stable key order, so reports diff cleanly).
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
 }
 
 public typealias AttackFigures = AuditReport.AttackFigures
@@ -89,6 +101,52 @@ public struct LayerDrift: Codable, Sendable {
 public struct ChannelDrift: Codable, Sendable {
     public var channel: Int
     public var relativeL2: Double
+}
+
+/// One reversed trigger (Neural Cleanse, Wang et al. 2019 §4) as PNG images: the mask m
+/// (grayscale), the pattern p (RGB) and what the trigger paints, m·p on black.
+public struct ReversedTriggerImage: Codable, Sendable {
+    public var precision: Precision
+    public var label: Int
+    /// L1 norm of the mask (NC's anomaly statistic).
+    public var maskL1: Double
+    /// Whether NC flagged this label.
+    public var flagged: Bool
+    /// Whether the optimisation ever reached NC's attack-success threshold for this label.
+    public var reachedThreshold: Bool
+    /// Base64 PNG images, enlarged `scale` times.
+    public var maskPNG: String
+    public var patternPNG: String
+    public var triggerPNG: String
+    public var scale: Int
+
+    /// At most this many images per precision (flagged labels first, then the smallest norm).
+    public static let perPrecision = 3
+    /// Masks are 32×32 or so: enlarged so a browser shows them without smoothing them away.
+    public static let defaultScale = 4
+
+    public init(_ t: NeuralCleanse.ReversedTrigger, precision: Precision, flagged: Bool, channels: Int, height: Int, width: Int,
+                scale: Int = ReversedTriggerImage.defaultScale) {
+        self.precision = precision; label = t.label; maskL1 = t.l1; self.flagged = flagged; reachedThreshold = t.reachedThreshold
+        self.scale = scale
+        let hw = height * width
+        maskPNG = PNG.encode(planar: t.mask, channels: 1, height: height, width: width, scale: scale).base64EncodedString()
+        let rgb = (0..<3).flatMap { c in t.pattern[(min(c, channels - 1) * hw)..<(min(c, channels - 1) * hw + hw)] }
+        patternPNG = PNG.encode(planar: rgb, channels: 3, height: height, width: width, scale: scale).base64EncodedString()
+        let painted = (0..<(3 * hw)).map { rgb[$0] * t.mask[$0 % hw] }
+        triggerPNG = PNG.encode(planar: painted, channels: 3, height: height, width: width, scale: scale).base64EncodedString()
+    }
+
+    /// The images worth showing from one NC run: flagged labels, then the smallest-norm label.
+    public static func selection(_ triggers: [NeuralCleanse.ReversedTrigger], flagged: [Int], precision: Precision,
+                                 channels: Int, height: Int, width: Int) -> [ReversedTriggerImage] {
+        let byNorm = triggers.sorted { $0.l1 < $1.l1 }
+        var chosen = byNorm.filter { flagged.contains($0.label) }
+        if let smallest = byNorm.first, !chosen.contains(where: { $0.label == smallest.label }) { chosen.append(smallest) }
+        return chosen.prefix(perPrecision).map {
+            ReversedTriggerImage($0, precision: precision, flagged: flagged.contains($0.label), channels: channels, height: height, width: width)
+        }
+    }
 }
 
 public struct Comparison: Codable, Sendable {

@@ -34,7 +34,9 @@ struct Audit: ParsableCommand {
     @Option(help: "Defenses to run, comma-separated: nc, ac, ss, strip, fp.") var defenses: String = "nc,ac,ss,strip,fp"
     @Option(help: "Budget profile: default (minutes on 2 cores) or reference (the papers' budgets).") var budget: String = "default"
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(help: "Write the full report as JSON to this file.") var json: String?
+    @Option(help: "Write the full report as JSON to this file (schemas/audit-report.schema.json).") var json: String?
+    @Option(help: "Write a self-contained HTML report to this file.") var html: String?
+    @Option(help: "Write the findings as SARIF 2.1.0 to this file (for code-scanning dashboards).") var sarif: String?
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -74,12 +76,16 @@ struct Audit: ParsableCommand {
             if let t = target, !(0..<c.classCount).contains(t) { throw BlindspotError.usage("--target \(t) is not a class of the model (0…\(c.classCount - 1))") }
             let report = try BlindspotAudit.Audit.run(c, data: split, suspect: suspect, options: options, progress: progress)
             if let json {
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(try enc.encode(report), to: json)
+                try AtomicFile.write(try AuditReport.encoder.encode(report), to: json)
                 progress.report("wrote \(json)")
             }
+            if let sarif {
+                try AtomicFile.write(try SARIFReport.render(report), to: sarif)
+                progress.report("wrote \(sarif)")
+            }
+            if let html { try AtomicFile.write(Data(HTMLReport.render(report).utf8), to: html) }
             emit(TextReport.render(report))
+            if let html { emit("HTML report: \(html)\n") }
             exitCode = report.overall.exitCode
         }
         if exitCode != 0 { throw ExitCode(exitCode) }

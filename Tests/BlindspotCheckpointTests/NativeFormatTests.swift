@@ -1,6 +1,7 @@
 import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotEngine
+import BlindspotTestSupport
 import Foundation
 import XCTest
 

@@ -1,21 +1,21 @@
 import Foundation
 
 /// A small JSON Schema (2020-12 subset) validator for our own schemas: type, const, enum,
-/// required, properties, additionalProperties (false), items, minItems/maxItems, minimum/maximum,
+/// anyOf, type lists, pattern, required, properties, additionalProperties (false), items, minItems/maxItems, minimum/maximum,
 /// exclusiveMinimum/exclusiveMaximum, minLength, $ref to #/$defs/…. Unknown keywords are
 /// rejected, so a schema cannot silently use something this validator ignores.
-struct SchemaValidator {
+public struct SchemaValidator {
     let root: [String: Any]
     static let known: Set<String> = ["$schema", "$id", "title", "description", "type", "const", "enum", "required", "properties",
                                      "additionalProperties", "items", "minItems", "maxItems", "minimum", "maximum",
-                                     "exclusiveMinimum", "exclusiveMaximum", "minLength", "$ref", "$defs"]
+                                     "exclusiveMinimum", "exclusiveMaximum", "minLength", "$ref", "$defs", "anyOf", "pattern"]
 
-    init(schemaFile: URL) throws {
+    public init(schemaFile: URL) throws {
         root = try JSONSerialization.jsonObject(with: Data(contentsOf: schemaFile)) as! [String: Any]
     }
 
     /// Returns the list of violations (empty when valid).
-    func validate(_ json: Data) throws -> [String] {
+    public func validate(_ json: Data) throws -> [String] {
         let value = try JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])
         var errors: [String] = []
         check(value, root, "$", &errors)
@@ -30,6 +30,14 @@ struct SchemaValidator {
             check(v, sub, path, &errors)
         }
         if let t = s["type"] as? String, !isType(v, t) { errors.append("\(path): expected \(t)"); return }
+        if let ts = s["type"] as? [String], !ts.contains(where: { isType(v, $0) }) { errors.append("\(path): expected one of \(ts)"); return }
+        if let alternatives = s["anyOf"] as? [[String: Any]] {
+            let ok = alternatives.contains { alt in var e: [String] = []; check(v, alt, path, &e); return e.isEmpty }
+            if !ok { errors.append("\(path): matches none of anyOf") }
+        }
+        if let p = s["pattern"] as? String, let str = v as? String, str.range(of: p, options: .regularExpression) == nil {
+            errors.append("\(path): '\(str)' does not match \(p)")
+        }
         if let c = s["const"], !equal(v, c) { errors.append("\(path): expected const \(c)") }
         if let e = s["enum"] as? [Any], !e.contains(where: { equal(v, $0) }) { errors.append("\(path): \(v) not in enum") }
         if let n = number(v) {
