@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "BlindspotAttacksTests", dependencies: ["BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
         .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore", "BlindspotTestSupport"]),
+        .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore", "BlindspotTestSupport", "CZ"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot", "BlindspotTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

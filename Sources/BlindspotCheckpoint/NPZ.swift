@@ -39,9 +39,9 @@ public enum NPZ {
     }
 
     /// Writes `arrays` as an `.npz` that `np.load` reads: member `NAME.npy` per array, stored
-    /// (uncompressed), in the given order, atomically (a temporary file renamed into place).
-    /// Names must be distinct.
-    public static func write(_ arrays: [(name: String, array: NPYArray)], to path: String) throws {
+    /// (as `np.savez`) or deflated (as `np.savez_compressed`), in the given order, atomically
+    /// (a temporary file renamed into place). Names must be distinct.
+    public static func write(_ arrays: [(name: String, array: NPYArray)], to path: String, compressed: Bool = false) throws {
         var seen = Set<String>()
         for (name, _) in arrays where !seen.insert(name).inserted {
             throw BlindspotError.internalError("NPZ.write: two arrays are named '\(name)' for \(path)")
@@ -50,7 +50,7 @@ public enum NPZ {
         let estimate = zip(arrays, headers).reduce(22) { $0 + $1.1.count + $1.0.array.data.count + 2 * $1.0.name.utf8.count + 140 }
         var writer = ZipWriter(reservingCapacity: estimate)
         for ((name, array), header) in zip(arrays, headers) {
-            writer.addStored(name: name + ".npy", parts: [header, array.data])
+            writer.add(name: name + ".npy", parts: [header, array.data], deflate: compressed)
         }
         try AtomicFile.write(writer.finish(), to: path)
     }

@@ -35,7 +35,7 @@ public enum TrainingSetFile {
         if let o = s.originalLabels { members.append(("original_labels", NPYArray(int64: o.map(Int64.init), shape: [o.count]))) }
         if let p = s.poisoned { members.append(("poison", NPYArray(dtype: .bool, shape: [p.count], data: p.map { $0 ? 1 : 0 }))) }
         members.append((headerMember, NPYArray(uint8: Array(header), shape: [header.count])))
-        try NPZ.write(members, to: path)
+        try NPZ.write(members, to: path, compressed: true)
     }
 
     /// N×C×H×W planar pixels → N×H×W×C.
@@ -56,7 +56,7 @@ public enum TrainingSetFile {
         guard let img = byName["images"] else {
             throw BlindspotError.badInput(file: path, problem: "no 'images' array (expected uint8 N×C×H×W; members: \(members.map(\.name).joined(separator: ", ")))")
         }
-        guard let lab = byName["labels"] else { throw BlindspotError.badInput(file: path, problem: "no 'labels' array") }
+        guard byName["labels"] != nil else { throw BlindspotError.badInput(file: path, problem: "no 'labels' array") }
         guard img.dtype == .uint8, img.shape.count == 4 else {
             throw BlindspotError.badInput(file: path, problem: "'images' is \(img.dtype.numpyName) \(img.shape); expected uint8 N×C×H×W")
         }

@@ -77,13 +77,20 @@ final class NPZTests: XCTestCase {
             ("ünïcode", NPYArray(float64: [2.5], shape: [1])),
         ]
         let path = dir + "/model.npz"
-        try NPZ.write(arrays, to: path)
-        let back = try NPZ.read(path: path)
-        XCTAssertEqual(back.map(\.name), arrays.map(\.name))
-        XCTAssertEqual(back.map(\.array), arrays.map(\.array))
-        let first = try Data(contentsOf: URL(fileURLWithPath: path))
-        try NPZ.write(arrays, to: path)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), first, "same arrays, same bytes")
+        for compressed in [false, true] {
+            try NPZ.write(arrays, to: path, compressed: compressed)
+            let back = try NPZ.read(path: path)
+            XCTAssertEqual(back.map(\.name), arrays.map(\.name))
+            XCTAssertEqual(back.map(\.array), arrays.map(\.array))
+            let first = try Data(contentsOf: URL(fileURLWithPath: path))
+            try NPZ.write(arrays, to: path, compressed: compressed)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), first, "same arrays, same bytes")
+        }
+        // Deflate shrinks repetitive content (a training set of rendered shapes) and reads back.
+        let flat: [(name: String, array: NPYArray)] = [("img", NPYArray(uint8: [UInt8](repeating: 7, count: 100_000), shape: [100_000]))]
+        try NPZ.write(flat, to: path, compressed: true)
+        XCTAssertLessThan(try Data(contentsOf: URL(fileURLWithPath: path)).count, 2_000)
+        XCTAssertEqual(try NPZ.read(path: path).map(\.array), flat.map(\.array))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["model.npz"], "no temporary files left")
         try NPZ.write([], to: path)
         XCTAssertEqual(try NPZ.read(path: path).count, 0)
@@ -126,15 +133,17 @@ final class NPZTests: XCTestCase {
             ("e", NPYArray(int8: [], shape: [0, 2])),
             ("b", NPYArray(dtype: .bool, shape: [2], data: [0, 1])),
         ]
-        try NPZ.write(arrays, to: path)
-        let dump = "d = np.load(p, allow_pickle=False)\nprint(json.dumps([[k, d[k].dtype.str[1:], list(d[k].shape), d[k].tobytes().hex()] for k in d.files]))"
-        guard let rows = try numpy(dump, path) as? [[Any]] else { throw XCTSkip("python3 with numpy is not installed") }
-        XCTAssertEqual(rows.count, arrays.count)
-        for (row, (name, a)) in zip(rows, arrays) {
-            XCTAssertEqual(row[0] as? String, name)
-            XCTAssertEqual(row[1] as? String, a.dtype.rawValue, name)
-            XCTAssertEqual(row[2] as? [Int], a.shape, name)
-            XCTAssertEqual(row[3] as? String, a.data.map { String(format: "%02x", $0) }.joined(), name)
+        for compressed in [false, true] {
+            try NPZ.write(arrays, to: path, compressed: compressed)
+            let dump = "d = np.load(p, allow_pickle=False)\nprint(json.dumps([[k, d[k].dtype.str[1:], list(d[k].shape), d[k].tobytes().hex()] for k in d.files]))"
+            guard let rows = try numpy(dump, path) as? [[Any]] else { throw XCTSkip("python3 with numpy is not installed") }
+            XCTAssertEqual(rows.count, arrays.count)
+            for (row, (name, a)) in zip(rows, arrays) {
+                XCTAssertEqual(row[0] as? String, name)
+                XCTAssertEqual(row[1] as? String, a.dtype.rawValue, name)
+                XCTAssertEqual(row[2] as? [Int], a.shape, name)
+                XCTAssertEqual(row[3] as? String, a.data.map { String(format: "%02x", $0) }.joined(), "\(name) compressed \(compressed)")
+            }
         }
     }
 
