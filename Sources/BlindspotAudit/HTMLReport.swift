@@ -163,8 +163,8 @@ private struct View {
     // MARK: 2. The table
 
     func table() -> String {
-        var h = "<table class=\"verdicts\">\n<thead><tr><th rowspan=\"2\">defense</th><th colspan=\"2\">FP32</th><th colspan=\"2\">\(esc(scheme))</th>"
-        h += "<th rowspan=\"2\">threshold</th><th rowspan=\"2\">outcome</th></tr>\n"
+        var h = "<table class=\"verdicts\">\n<colgroup><col class=\"w-def\"/><col class=\"w-v\"/><col class=\"w-s\"/><col class=\"w-v\"/><col class=\"w-s\"/><col class=\"w-o\"/></colgroup>\n<thead><tr><th rowspan=\"2\">defense<div class=\"reason\">score and threshold</div></th><th colspan=\"2\">FP32</th><th colspan=\"2\">\(esc(scheme))</th>"
+        h += "<th rowspan=\"2\">outcome</th></tr>\n"
         h += "<tr><th>verdict</th><th>score</th><th>verdict</th><th>score</th></tr></thead>\n<tbody>\n"
         for c in r.comparisons {
             let hd = c.defense.headline
@@ -172,13 +172,14 @@ private struct View {
                 var s = "<td>\(statusBadge(v))"
                 if let why = v.reason { s += "<div class=\"\(v.status == .notEvaluated ? "reason ne-text" : "reason")\">\(esc(why))</div>" }
                 s += "</td><td class=\"num\">"
-                s += v.status == .notEvaluated ? "–" : "\(esc(hd.score))<br/><strong>\(f(score, 2))</strong>"
+                s += v.status == .notEvaluated ? "–" : f(score, 2)
                 return s + "</td>"
             }
-            h += "<tr><th scope=\"row\"><a href=\"#\(Self.anchor(c.defense))\">\(esc(c.defense.displayName))</a></th>"
+            h += "<tr><th scope=\"row\"><a href=\"#\(Self.anchor(c.defense))\">\(esc(c.defense.displayName))</a>"
+            h += "<div class=\"reason\">\(esc(hd.score)) \(esc(hd.threshold))</div></th>"
             h += cell(c.fp32, c.fp32Score) + cell(c.deployed, c.deployedScore)
-            h += "<td>\(esc(hd.score)) \(esc(hd.threshold))</td>"
-            h += "<td><span class=\"badge o-\(c.outcome.rawValue)\">\(esc(Self.outcomeText(c.outcome)))</span></td></tr>\n"
+            let o = Self.outcomeText(c.outcome)
+            h += "<td><span class=\"badge o-\(c.outcome.rawValue)\">\(esc(o.name))</span>\(o.note.map { "<div class=\"reason\">\(esc($0))</div>" } ?? "")</td></tr>\n"
         }
         h += "</tbody>\n</table>\n"
         let missing = DefenseKind.allCases.filter { k in !r.comparisons.contains { $0.defense == k } }
@@ -198,13 +199,13 @@ private struct View {
         }
     }
 
-    static func outcomeText(_ o: BlindspotOutcome) -> String {
+    static func outcomeText(_ o: BlindspotOutcome) -> (name: String, note: String?) {
         switch o {
-        case .consistent: return "consistent"
-        case .blindspot: return "blindspot (lost at deployed precision)"
-        case .reverseBlindspot: return "reverse blindspot (only at deployed precision)"
-        case .targetBlindspot: return "target blindspot (different class)"
-        case .inconclusive: return "inconclusive"
+        case .consistent: return ("consistent", nil)
+        case .blindspot: return ("blindspot", "detected at FP32, missed at deployed precision")
+        case .reverseBlindspot: return ("reverse blindspot", "detected only at deployed precision")
+        case .targetBlindspot: return ("target blindspot", "a different class at each precision")
+        case .inconclusive: return ("inconclusive", "not evaluated at one precision or both")
         }
     }
 
@@ -344,7 +345,7 @@ private struct View {
                     cap += " Fine-tuning: \(esc(c))."
                 }
                 h += figure(SVGChart.lines(title: "Fine-Pruning at \(p.name)", series: series, xLabel: "channels pruned", yLabel: "rate",
-                                           yRange: 0...1, markers: markers), caption: cap)
+                                           xMax: x.conventions["channels"].flatMap(Double.init), yRange: 0...1, markers: markers), caption: cap)
             } else {
                 h += "<p class=\"ne-text\">not evaluated — \(esc(x.verdict.reason ?? "no pruning curve in this report"))</p>\n"
             }
@@ -381,13 +382,19 @@ private struct View {
         let stat = k == .ac ? "silhouette of the 2-means split" : "log spectral concentration ρ"
         let layer = precisions.compactMap { result(k, fp32: $0.fp32)?.details["layer"]?.text }.first
         var cap = "MAD index of each class's \(stat)\(layer.map { " at layer <code>\(esc($0))</code>" } ?? ""); the defense flags classes above \(esc(SVG.num(thr, 1))) on the high side (▼: flagged or suspicious)."
-        var excluded: [String] = []
+        // Classes left out of the statistic, once per class and reason (with the precision when
+        // only one precision left it out).
+        var reasons: [String] = [], at: [String: [String]] = [:]
         for (p, cs) in zip(precisions, classes) {
             guard let cs else { cap += " No per-class statistics at \(esc(p.name))."; continue }
             for c in cs where c["evaluable"]?.flag == false {
-                excluded.append("class \(c["label"]?.number.map { SVG.num($0, 0) } ?? "?") at \(p.name)\(c["excluded"]?.text.map { " (\($0))" } ?? "")")
+                let key = "class \(c["label"]?.number.map { SVG.num($0, 0) } ?? "?")\(c["excluded"]?.text.map { " (\($0))" } ?? "")"
+                if at[key] == nil { reasons.append(key) }
+                at[key, default: []].append(p.name)
             }
         }
+        let both = classes.allSatisfy { $0 != nil }
+        let excluded = reasons.map { k in both && at[k]!.count == 2 ? k : "\(k) at \(at[k]!.joined(separator: ", "))" }
         if !excluded.isEmpty {
             let shown = excluded.prefix(8)
             cap += " Excluded: \(esc(shown.joined(separator: ", ")))\(excluded.count > shown.count ? ", and \(excluded.count - shown.count) more" : "")."
@@ -402,14 +409,15 @@ private struct View {
     /// The per-class numbers behind the chart, collapsible.
     func clusteringTable(_ k: DefenseKind, classes: [[[String: DetailValue]]?]) -> String {
         let cols: [(key: String, head: String, digits: Int)] = k == .ac
-            ? [("n", "n", 0), ("silhouette", "silhouette", 4), ("smallerFraction", "smaller", 3), ("madIndex", "MAD idx", 2), ("poisonedInSmallerCluster", "poisoned in smaller", 0)]
-            : [("n", "n", 0), ("rho", "ρ", 4), ("madIndex", "MAD idx", 2), ("poisonedRemoved", "poisoned removed", 0)]
+            ? [("silhouette", "silhouette", 4), ("smallerFraction", "smaller", 3), ("madIndex", "MAD idx", 2), ("poisonedInSmallerCluster", "poisoned in smaller", 0)]
+            : [("rho", "ρ", 4), ("madIndex", "MAD idx", 2), ("poisonedRemoved", "poisoned removed", 0)]
         let n = classes.compactMap { $0?.count }.max() ?? 0
-        var h = "<details>\n<summary>Per-class statistics</summary>\n<table class=\"compact\">\n<thead><tr><th>class</th>"
+        var h = "<details>\n<summary>Per-class statistics</summary>\n<table class=\"compact\">\n<thead><tr><th>class</th><th>images</th>"
         for p in precisions where classes[p.fp32 ? 0 : 1] != nil { for c in cols { h += "<th>\(esc(c.head)) \(esc(p.name))</th>" } }
         h += "</tr></thead>\n<tbody>\n"
         for i in 0..<n {
-            h += "<tr><td>\(i)</td>"
+            let images = classes.lazy.compactMap { $0?.first { $0["label"]?.number == Double(i) }?["n"]?.number }.first
+            h += "<tr><td>\(i)</td><td class=\"num\">\(f(images, 0))</td>"
             for cs in classes {
                 guard let cs else { continue }
                 let row = cs.first { $0["label"]?.number == Double(i) } ?? [:]
@@ -556,7 +564,9 @@ table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
 thead th { background: var(--soft); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.verdicts { width: 100%; }
+table.verdicts { width: 100%; table-layout: fixed; }
+col.w-def { width: 17%; } col.w-v { width: 25%; } col.w-s { width: 8%; } col.w-o { width: 17%; }
+table.verdicts .badge { white-space: normal; }
 table.compact { font-size: 0.82rem; }
 table.compact td, table.compact th { padding: 2px 7px; }
 table.conv td { max-width: 560px; overflow-wrap: anywhere; }
@@ -575,17 +585,6 @@ p.status { margin: 0.25rem 0; }
 figure { margin: 0.6rem 0 1rem; break-inside: avoid; }
 figcaption { font-size: 0.82rem; color: var(--muted); max-width: 760px; }
 svg.chart { display: block; max-width: 100%; height: auto; }
-svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: #333; }
-svg .tick { font-size: 10px; fill: #555; }
-svg .tick.flag { fill: #b3261e; font-weight: 700; }
-svg .val { font-size: 9.5px; fill: #555; }
-svg .legend { font-size: 11px; }
-svg .axis-title { font-size: 11px; fill: #444; }
-svg .thr { font-size: 10.5px; fill: #b3261e; font-weight: 600; }
-svg .axis { stroke: #555; stroke-width: 1; }
-svg .grid { stroke: #e6e9ec; stroke-width: 1; }
-svg .threshold { stroke: #b3261e; stroke-width: 1.5; stroke-dasharray: 5 3; }
-svg .marker { stroke: #777; stroke-width: 1.2; stroke-dasharray: 3 3; }
 .trigger { border: 1px solid var(--line); border-radius: 4px; padding: 6px 10px; margin: 0 0 10px; break-inside: avoid; }
 .trigger.flagged { border-color: #e4a49e; background: #fdf6f5; }
 .tlabel { margin: 0 0 4px; font-size: 0.88rem; }

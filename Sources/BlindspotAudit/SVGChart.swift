@@ -52,7 +52,7 @@ enum SVGChart {
             let x0 = ml + Double(i) * cw + (cw - Double(s) * barW) / 2
             let anyFlag = series.contains { $0.flagged.contains(i) }
             if i % every == 0 || anyFlag {
-                out += "<text class=\"tick\(anyFlag ? " flag" : "")\" x=\"\(SVG.n(ml + (Double(i) + 0.5) * cw))\" y=\"\(SVG.n(mt + plotH + 14))\" text-anchor=\"middle\">\(esc(c))</text>\n"
+                out += "<text \(SVG.t(anyFlag ? "tick flag" : "tick")) x=\"\(SVG.n(ml + (Double(i) + 0.5) * cw))\" y=\"\(SVG.n(mt + plotH + 14))\" text-anchor=\"middle\">\(esc(c))</text>\n"
             }
             for (j, ser) in series.enumerated() {
                 guard i < ser.values.count, let v = ser.values[i], v.isFinite else { continue }
@@ -72,9 +72,9 @@ enum SVGChart {
         if let t = threshold, t.value.isFinite {
             let ty = y(t.value)
             out += SVG.line(ml, ty, ml + plotW, ty, cls: "threshold")
-            out += "<text class=\"thr\" x=\"\(SVG.n(ml + plotW + 4))\" y=\"\(SVG.n(ty + 4))\">\(esc(t.label))</text>\n"
+            out += "<text \(SVG.t("thr")) x=\"\(SVG.n(ml + plotW + 4))\" y=\"\(SVG.n(ty + 4))\">\(esc(t.label))</text>\n"
         }
-        out += "<text class=\"axis-title\" x=\"\(SVG.n(ml + plotW / 2))\" y=\"\(SVG.n(h - 8))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
+        out += "<text \(SVG.t("axis-title")) x=\"\(SVG.n(ml + plotW / 2))\" y=\"\(SVG.n(h - 8))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
         var legend = series.map { ($0.name, $0.color, false) }
         if series.contains(where: { !$0.flagged.isEmpty }) { legend.append(("flagged", flagColor, true)) }
         out += SVG.legend(legend, x: ml, y: 14)
@@ -96,22 +96,22 @@ enum SVGChart {
         var out = SVG.open(w, h, title: title)
         for t in ticks.values {
             out += SVG.line(x(t), mt - 4, x(t), plotBottom, cls: "grid")
-            out += "<text class=\"tick\" x=\"\(SVG.n(x(t)))\" y=\"\(SVG.n(mt - 8))\" text-anchor=\"middle\">\(SVG.tick(t, ticks.step))</text>\n"
+            out += "<text \(SVG.t("tick")) x=\"\(SVG.n(x(t)))\" y=\"\(SVG.n(mt - 8))\" text-anchor=\"middle\">\(SVG.tick(t, ticks.step))</text>\n"
         }
         for (i, name) in rows.enumerated() {
             let top = mt + Double(i) * rowH, hot = highlight.contains(i)
             let shown = name.count > 28 ? String(name.prefix(27)) + "…" : name
-            out += "<text class=\"tick\(hot ? " flag" : "")\" x=\"\(SVG.n(labelW - 6))\" y=\"\(SVG.n(top + rowH * 0.7))\" text-anchor=\"end\"><title>\(esc(name))</title>\(esc(shown))</text>\n"
+            out += "<text \(SVG.t(hot ? "tick flag" : "tick")) x=\"\(SVG.n(labelW - 6))\" y=\"\(SVG.n(top + rowH * 0.7))\" text-anchor=\"end\"><title>\(esc(name))</title>\(esc(shown))</text>\n"
             guard i < values.count, let v = values[i], v.isFinite else {
-                out += "<text class=\"tick\" x=\"\(SVG.n(x(0) + 4))\" y=\"\(SVG.n(top + rowH * 0.7))\">–</text>\n"
+                out += "<text \(SVG.t("tick")) x=\"\(SVG.n(x(0) + 4))\" y=\"\(SVG.n(top + rowH * 0.7))\">–</text>\n"
                 continue
             }
             let a = x(min(v, 0)), b = x(max(v, 0))
             out += "<rect x=\"\(SVG.n(a))\" y=\"\(SVG.n(top + 2))\" width=\"\(SVG.n(max(b - a, 0.5)))\" height=\"\(SVG.n(rowH - 4))\" fill=\"\(hot ? flagColor : color)\"><title>\(esc(name)): \(SVG.num(v, 4))</title></rect>\n"
-            out += "<text class=\"val\" x=\"\(SVG.n(b + 4))\" y=\"\(SVG.n(top + rowH * 0.7))\">\(SVG.num(v, 4))</text>\n"
+            out += "<text \(SVG.t("val")) x=\"\(SVG.n(b + 4))\" y=\"\(SVG.n(top + rowH * 0.7))\">\(SVG.num(v, 4))</text>\n"
         }
         out += SVG.line(x(0), mt - 4, x(0), plotBottom, cls: "axis")
-        out += "<text class=\"axis-title\" x=\"\(SVG.n(labelW + plotW / 2))\" y=\"\(SVG.n(h - 10))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
+        out += "<text \(SVG.t("axis-title")) x=\"\(SVG.n(labelW + plotW / 2))\" y=\"\(SVG.n(h - 10))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
         return out + "</svg>\n"
     }
 
@@ -119,12 +119,12 @@ enum SVGChart {
 
     /// Several series over a numeric x; non-finite points break a line. Vertical markers
     /// (e.g. where pruning stopped) are dashed.
-    static func lines(title: String, series: [LineSeries], xLabel: String, yLabel: String, yRange: ClosedRange<Double>?,
+    static func lines(title: String, series: [LineSeries], xLabel: String, yLabel: String, xMax: Double? = nil, yRange: ClosedRange<Double>?,
                       markers: [(x: Double, label: String)] = []) -> String {
         let plotW = 400.0, plotH = 190.0, ml = 52.0, mr = 18.0, mt = 34.0, mb = 46.0
         let w = ml + plotW + mr, h = mt + plotH + mb
         let pts = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
-        let xt = SVG.ticks(lo: min(0, pts.map(\.x).min() ?? 0), hi: max(pts.map(\.x).max() ?? 1, 1))
+        let xt = SVG.ticks(lo: min(0, pts.map(\.x).min() ?? 0), hi: max(pts.map(\.x).max() ?? 1, xMax.flatMap { $0.isFinite ? $0 : nil } ?? 1, 1))
         let yt = yRange.map { SVG.ticks(lo: $0.lowerBound, hi: $0.upperBound) }
             ?? SVG.ticks(lo: min(0, pts.map(\.y).min() ?? 0), hi: max(pts.map(\.y).max() ?? 1, 1e-9))
         let x = SVG.scale(xt.lo, xt.hi, ml, ml + plotW), y = SVG.scale(yt.lo, yt.hi, mt + plotH, mt)
@@ -133,8 +133,8 @@ enum SVGChart {
         out += SVG.xAxis(xt, x: x, y0: mt + plotH, label: xLabel, midX: ml + plotW / 2, h: h)
         for m in markers where m.x.isFinite {
             out += SVG.line(x(m.x), mt, x(m.x), mt + plotH, cls: "marker")
-            let anchor = x(m.x) > ml + plotW * 0.7 ? "end" : "start"
-            out += "<text class=\"thr\" x=\"\(SVG.n(x(m.x) + (anchor == "end" ? -4 : 4)))\" y=\"\(SVG.n(mt + 10))\" text-anchor=\"\(anchor)\">\(esc(m.label))</text>\n"
+            let anchor = x(m.x) > ml + plotW * 0.6 ? "end" : "start"
+            out += "<text \(SVG.t("thr")) x=\"\(SVG.n(x(m.x)))\" y=\"\(SVG.n(mt - 5))\" text-anchor=\"\(anchor)\">\(esc(m.label))</text>\n"
         }
         for s in series {
             var runs: [[(Double, Double)]] = [[]]
@@ -146,7 +146,12 @@ enum SVGChart {
                 out += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6 3\"" : "")><title>\(esc(s.name))</title></polyline>\n"
             }
         }
-        out += SVG.legend(series.map { ($0.name, $0.color, false) }, x: ml, y: 14)
+        var cx = ml
+        for s in series {
+            out += "<line x1=\"\(SVG.n(cx))\" y1=\"10\" x2=\"\(SVG.n(cx + 18))\" y2=\"10\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6 3\"" : "")/>\n"
+            out += "<text \(SVG.t("legend")) x=\"\(SVG.n(cx + 22))\" y=\"14\">\(esc(s.name))</text>\n"
+            cx += 36 + Double(s.name.count) * 6.4
+        }
         return out + "</svg>\n"
     }
 
@@ -185,7 +190,8 @@ enum SVGChart {
             let bx = x(min(max(bd, 0), xt.hi))
             out += SVG.line(bx, mt, bx, mt + plotH, cls: "threshold")
             let text = bd < 0 ? "boundary \(SVG.num(bd, 3)) (below 0)" : "boundary \(SVG.num(bd, 3))"
-            out += "<text class=\"thr\" x=\"\(SVG.n(bx + 4))\" y=\"\(SVG.n(mt + 10))\">\(esc(text))</text>\n"
+            let anchor = bx > ml + plotW * 0.6 ? "end" : "start"
+            out += "<text \(SVG.t("thr")) x=\"\(SVG.n(bx))\" y=\"\(SVG.n(mt - 5))\" text-anchor=\"\(anchor)\">\(esc(text))</text>\n"
         }
         out += SVG.legend([(a.name, a.color, false), (b.name, b.color, false)], x: ml, y: 14)
         return out + "</svg>\n"
@@ -234,21 +240,43 @@ enum SVG {
     }
 
     static func open(_ w: Double, _ h: Double, title: String) -> String {
-        "<svg class=\"chart\" viewBox=\"0 0 \(n(w)) \(n(h))\" width=\"\(n(w))\" height=\"\(n(h))\" role=\"img\" aria-label=\"\(esc(title))\"><title>\(esc(title))</title>\n"
+        "<svg class=\"chart\" viewBox=\"0 0 \(n(w)) \(n(h))\" width=\"\(n(w))\" height=\"\(n(h))\" font-family=\"system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif\" role=\"img\" aria-label=\"\(esc(title))\"><title>\(esc(title))</title>\n"
     }
 
     static func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, cls: String) -> String {
-        "<line class=\"\(cls)\" x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\"/>\n"
+        "<line \(stroke(cls)) x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\"/>\n"
+    }
+
+    /// Presentation attributes rather than CSS, so charts look the same in any renderer (and
+    /// when an SVG is copied out of the page).
+    static func stroke(_ cls: String) -> String {
+        switch cls {
+        case "axis": return "class=\"axis\" stroke=\"#555\" stroke-width=\"1\""
+        case "threshold": return "class=\"threshold\" stroke=\"#b3261e\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\""
+        case "marker": return "class=\"marker\" stroke=\"#666\" stroke-width=\"1.2\" stroke-dasharray=\"3 3\""
+        default: return "class=\"grid\" stroke=\"#e3e7eb\" stroke-width=\"1\""
+        }
+    }
+
+    static func t(_ cls: String) -> String {
+        switch cls {
+        case "tick flag": return "class=\"tick flag\" font-size=\"10\" fill=\"#b3261e\" font-weight=\"700\""
+        case "val": return "class=\"val\" font-size=\"9.5\" fill=\"#555\""
+        case "legend": return "class=\"legend\" font-size=\"11\" fill=\"#333\""
+        case "axis-title": return "class=\"axis-title\" font-size=\"11\" fill=\"#444\""
+        case "thr": return "class=\"thr\" font-size=\"10.5\" fill=\"#b3261e\" font-weight=\"600\""
+        default: return "class=\"tick\" font-size=\"10\" fill=\"#555\""
+        }
     }
 
     static func yAxis(_ t: Ticks, y: (Double) -> Double, x0: Double, x1: Double, label: String, midY: Double) -> String {
         var out = ""
         for v in t.values {
             out += line(x0, y(v), x1, y(v), cls: "grid")
-            out += "<text class=\"tick\" x=\"\(n(x0 - 5))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(tick(v, t.step))</text>\n"
+            out += "<text \(SVG.t("tick")) x=\"\(n(x0 - 5))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(tick(v, t.step))</text>\n"
         }
         out += line(x0, y(t.lo), x0, y(t.hi), cls: "axis")
-        out += "<text class=\"axis-title\" transform=\"translate(\(n(13)) \(n(midY))) rotate(-90)\" text-anchor=\"middle\">\(esc(label))</text>\n"
+        out += "<text \(SVG.t("axis-title")) transform=\"translate(\(n(13)) \(n(midY))) rotate(-90)\" text-anchor=\"middle\">\(esc(label))</text>\n"
         return out
     }
 
@@ -256,9 +284,9 @@ enum SVG {
         var out = line(x(t.lo), y0, x(t.hi), y0, cls: "axis")
         for v in t.values {
             out += line(x(v), y0, x(v), y0 + 4, cls: "axis")
-            out += "<text class=\"tick\" x=\"\(n(x(v)))\" y=\"\(n(y0 + 16))\" text-anchor=\"middle\">\(tick(v, t.step))</text>\n"
+            out += "<text \(SVG.t("tick")) x=\"\(n(x(v)))\" y=\"\(n(y0 + 16))\" text-anchor=\"middle\">\(tick(v, t.step))</text>\n"
         }
-        out += "<text class=\"axis-title\" x=\"\(n(midX))\" y=\"\(n(h - 8))\" text-anchor=\"middle\">\(esc(label))</text>\n"
+        out += "<text \(SVG.t("axis-title")) x=\"\(n(midX))\" y=\"\(n(h - 8))\" text-anchor=\"middle\">\(esc(label))</text>\n"
         return out
     }
 
@@ -271,8 +299,8 @@ enum SVG {
             } else {
                 out += "<rect x=\"\(n(cx))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(color)\"/>\n"
             }
-            out += "<text class=\"legend\" x=\"\(n(cx + 14))\" y=\"\(n(y))\">\(esc(name))</text>\n"
-            cx += 24 + Double(name.count) * 6.6
+            out += "<text \(SVG.t("legend")) x=\"\(n(cx + 14))\" y=\"\(n(y))\">\(esc(name))</text>\n"
+            cx += 28 + Double(name.count) * 6.4
         }
         return out
     }
