@@ -13,6 +13,7 @@ public enum HTMLReport {
         h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
         h += "<title>blindspot audit · \(esc(fileName(r.input.file)))</title>\n<style>\n\(css)</style>\n</head>\n<body>\n<main>\n"
         h += v.verdict()
+        h += v.toc()
         h += v.summary()
         h += v.table()
         h += v.neuralCleanse()
@@ -118,6 +119,12 @@ private struct View {
         h += r.overall.target.map { " · suspected target class \($0)" } ?? ""
         h += "</p>\n</header>\n"
         return h
+    }
+
+    func toc() -> String {
+        let items = [("summary", "Summary"), ("verdicts", "Defenses"), ("nc", "Neural Cleanse"), ("strip", "STRIP"), ("fp", "Fine-Pruning"),
+                     ("ac", "Activation Clustering"), ("ss", "Spectral Signatures"), ("drift", "Drift"), ("provenance", "Conventions and environment")]
+        return "<nav class=\"toc\">" + items.map { "<a href=\"#\($0.0)\">\(esc($0.1))</a>" }.joined(separator: " ") + "</nav>\n"
     }
 
     func summary() -> String {
@@ -480,7 +487,7 @@ private struct View {
                 h += "<details>\n<summary>\(esc(k.displayName)) — all scores</summary>\n<table class=\"compact\">\n"
                 h += "<thead><tr><th>score</th><th>FP32</th><th>\(esc(scheme))</th></tr></thead>\n<tbody>\n"
                 for key in scoreKeys {
-                    h += "<tr><td><code>\(esc(key))</code></td><td class=\"num\">\(f(a?.scores[key], 4))</td><td class=\"num\">\(f(b?.scores[key], 4))</td></tr>\n"
+                    h += "<tr><td><code>\(esc(key))</code></td><td class=\"num\">\(Self.figure(a?.scores[key]))</td><td class=\"num\">\(Self.figure(b?.scores[key]))</td></tr>\n"
                 }
                 h += "</tbody>\n</table>\n</details>\n"
             }
@@ -508,6 +515,14 @@ private struct View {
         for (k, v) in rows { h += "<dt>\(esc(k))</dt><dd>\(v)</dd>\n" }
         h += "</dl>\n"
         return section("provenance", "Conventions, timings and environment", h)
+    }
+
+    /// A score of any size: integers without decimals, tiny values in scientific notation.
+    static func figure(_ x: Double?) -> String {
+        guard let x, x.isFinite else { return "–" }
+        if x == x.rounded(), abs(x) < 1e9 { return SVG.num(x, 0) }
+        if x != 0, abs(x) < 1e-3 || abs(x) >= 1e6 { return String(format: "%.3e", x) }
+        return SVG.num(x, 4)
     }
 
     func secs(_ s: Double?) -> String {
@@ -542,7 +557,7 @@ h2 { font-size: 1.2rem; margin: 2.2rem 0 0.6rem; padding-bottom: 0.25rem; border
 h3 { font-size: 1.02rem; margin: 1.4rem 0 0.4rem; }
 h4 { font-size: 0.95rem; margin: 0.6rem 0 0.3rem; color: var(--muted); }
 code, pre { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; font-size: 0.86em; }
-pre { background: var(--soft); padding: 8px 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; margin: 0; }
+pre { background: var(--soft); padding: 8px 10px; border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 a { color: inherit; }
 .muted { color: var(--muted); }
 .ne-text { color: var(--grey); font-style: italic; }
@@ -570,6 +585,9 @@ table.verdicts .badge { white-space: normal; }
 table.compact { font-size: 0.82rem; }
 table.compact td, table.compact th { padding: 2px 7px; }
 table.conv td { max-width: 560px; overflow-wrap: anywhere; }
+table.compact td:first-child { white-space: nowrap; }
+nav.toc { margin: 10px 0 0; font-size: 0.88rem; color: var(--muted); }
+nav.toc a { margin-right: 14px; white-space: nowrap; }
 .reason { font-size: 0.8rem; color: var(--muted); margin-top: 3px; max-width: 300px; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 0.8rem; font-weight: 600; white-space: nowrap;
   border: 1px solid transparent; }
@@ -600,6 +618,11 @@ summary { cursor: pointer; color: var(--ink); font-weight: 600; font-size: 0.92r
   section, table, .trigger { break-inside: auto; }
   figure, tr { break-inside: avoid; }
   a { text-decoration: none; }
+  nav.toc { display: none; }
+  .cols { display: block; }
+  .imgs { display: block; }
+  figure.img { display: inline-block; margin-right: 10px; }
+  h3, h4, p.tlabel { break-after: avoid; }
 }
 @page { margin: 14mm; }
 
