@@ -254,15 +254,27 @@ private struct View {
         if indices.contains(where: { $0 != nil }) {
             let n = indices.compactMap { $0?.count }.max() ?? 0
             let thr = conventionNumber(k, "madThreshold") ?? OutlierRule.threshold
+            // NC flags only small norms, so labels whose norm is above the median point down: only
+            // bars above the threshold line can be flagged.
+            var signed = false
             let series = zip(precisions, indices).compactMap { p, idx -> SVGChart.BarSeries? in
-                guard let idx else { return nil }
-                let flagged = Set(result(k, fp32: p.fp32)?.details["flagged"]?.numbers?.compactMap { $0.flatMap { $0.isFinite ? Int($0) : nil } } ?? [])
-                return SVGChart.BarSeries(name: p.name, values: idx, color: p.fp32 ? HTMLReport.fp32Color : HTMLReport.deployedColor, flagged: flagged)
+                guard let idx, let x = result(k, fp32: p.fp32) else { return nil }
+                let flagged = Set(x.details["flagged"]?.numbers?.compactMap { $0.flatMap { $0.isFinite ? Int($0) : nil } } ?? [])
+                var values = idx
+                let l1 = x.details["labels"]?.list?.compactMap(\.table).map { $0["l1"]?.number }
+                if let median = x.details["median"]?.number, let l1, l1.count == idx.count {
+                    signed = true
+                    values = zip(idx, l1).map { v, l in v.map { v in (l ?? -.infinity) > median ? -abs(v) : abs(v) } }
+                }
+                return SVGChart.BarSeries(name: p.name, values: values, color: p.fp32 ? HTMLReport.fp32Color : HTMLReport.deployedColor, flagged: flagged)
             }
             h += "<h3>Anomaly index per label</h3>\n"
             h += figure(SVGChart.groupedBars(title: "Neural Cleanse anomaly index per label", categories: (0..<n).map(String.init), series: series,
-                                             threshold: .init(value: thr, label: "> \(SVG.num(thr, 1))"), xLabel: "label", yLabel: "anomaly index"),
-                        caption: "|L1 − median| / MAD of each label's reversed-trigger mask norm. A label is flagged (▼) when its index exceeds \(esc(SVG.num(thr, 1))) on the small-norm side."
+                                             threshold: .init(value: thr, label: "> \(SVG.num(thr, 1))"), xLabel: "label",
+                                             yLabel: signed ? "anomaly index (− : norm above median)" : "anomaly index"),
+                        caption: "|L1 − median| / MAD of each label's reversed-trigger mask norm"
+                            + (signed ? ", drawn downwards for labels whose norm is above the median (NC never flags those)" : "")
+                            + ". A label is flagged (▼) when its index exceeds \(esc(SVG.num(thr, 1))) on the small-norm side."
                             + zip(precisions, indices).filter { $0.1 == nil }.map { " No indices at \(esc($0.0.name))." }.joined())
         } else {
             h += "<p class=\"ne-text\">No anomaly indices at either precision (the MAD rule did not run).</p>\n"
@@ -305,7 +317,7 @@ private struct View {
                 let bw = clean["binWidthBits"]?.number ?? trig?["binWidthBits"]?.number ?? 1
                 let tc = trig?["counts"]?.ints ?? []
                 let s = x.scores
-                h += figure(SVGChart.histogramPair(title: "STRIP entropy at \(p.name)", binWidth: bw,
+                h += figure(SVGChart.histogramPair(title: "STRIP entropy at \(p.name)", binWidth: bw, minBins: stripBins(),
                                                    a: ("clean", counts, HTMLReport.cleanColor), b: ("triggered", tc, HTMLReport.triggeredColor),
                                                    boundary: s["boundary"], xLabel: "entropy of overlay predictions (bits)"),
                             caption: "Clean inputs \(counts.reduce(0, +)), triggered inputs \(tc.reduce(0, +))"
@@ -318,6 +330,18 @@ private struct View {
             h += "</div>\n"
         }
         return section("strip", "STRIP", h + "</div>\n")
+    }
+
+    /// Bins to show at both precisions (the last non-empty bin over both, plus one), so the two
+    /// histograms share an x axis.
+    func stripBins() -> Int {
+        var last = 0
+        for p in precisions {
+            for key in ["cleanEntropyHistogram", "triggeredEntropyHistogram"] {
+                if let c = result(.strip, fp32: p.fp32)?.details[key]?.table?["counts"]?.ints, let i = c.lastIndex(where: { $0 > 0 }) { last = max(last, i) }
+            }
+        }
+        return last + 2
     }
 
     // MARK: 5. Fine-Pruning
@@ -405,6 +429,11 @@ private struct View {
         if !excluded.isEmpty {
             let shown = excluded.prefix(8)
             cap += " Excluded: \(esc(shown.joined(separator: ", ")))\(excluded.count > shown.count ? ", and \(excluded.count - shown.count) more" : "")."
+        }
+        if let pc = precisions.lazy.compactMap({ self.result(k, fp32: $0.fp32)?.details["poisonClass"]?.table }).first,
+           let label = pc["label"]?.number {
+            cap += " Poison flags of the training set: class \(SVG.num(label, 0)) holds the poisoned images"
+                + (pc["poisoned"]?.number).map { " (\(SVG.num($0, 0)) of \(f(pc["size"]?.number, 0)))" }.orEmpty + "."
         }
         h += figure(SVGChart.groupedBars(title: "\(k.displayName) MAD index per class", categories: (0..<n).map(String.init), series: series,
                                          threshold: .init(value: thr, label: "> \(SVG.num(thr, 1))"), xLabel: "class (training label)", yLabel: "MAD index"),
@@ -533,6 +562,10 @@ private struct View {
 
 // MARK: - Reading defense details
 
+private extension Optional where Wrapped == String {
+    var orEmpty: String { self ?? "" }
+}
+
 private extension DetailValue {
     var number: Double? { if case .number(let d) = self { return d }; return nil }
     var text: String? { if case .text(let s) = self { return s }; return nil }
@@ -588,7 +621,7 @@ table.conv td { max-width: 560px; overflow-wrap: anywhere; }
 table.compact td:first-child { white-space: nowrap; }
 nav.toc { margin: 10px 0 0; font-size: 0.88rem; color: var(--muted); }
 nav.toc a { margin-right: 14px; white-space: nowrap; }
-.reason { font-size: 0.8rem; color: var(--muted); margin-top: 3px; max-width: 300px; }
+.reason { font-size: 0.8rem; color: var(--muted); margin-top: 3px; max-width: 300px; overflow-wrap: anywhere; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 0.8rem; font-weight: 600; white-space: nowrap;
   border: 1px solid transparent; }
 .badge.detected { background: #fbeceb; color: var(--red); border-color: #f0b8b3; }

@@ -159,13 +159,13 @@ enum SVGChart {
 
     /// Two histograms over the same bins, as shares of their inputs, side by side in each bin;
     /// an optional vertical boundary (drawn at the left edge with a note when below the axis).
-    static func histogramPair(title: String, binWidth: Double, a: (name: String, counts: [Int], color: String),
+    static func histogramPair(title: String, binWidth: Double, minBins: Int = 5, a: (name: String, counts: [Int], color: String),
                               b: (name: String, counts: [Int], color: String), boundary: Double?, xLabel: String) -> String {
         let plotW = 400.0, plotH = 190.0, ml = 52.0, mr = 18.0, mt = 34.0, mb = 46.0
         let w = ml + plotW + mr, h = mt + plotH + mb
         let bw = binWidth.isFinite && binWidth > 0 ? binWidth : 1
         let last = max(a.counts.lastIndex { $0 > 0 } ?? 0, b.counts.lastIndex { $0 > 0 } ?? 0)
-        var bins = max(last + 2, 5)
+        var bins = max(last + 2, minBins, 5)
         if let bd = boundary, bd.isFinite, bd > 0 { bins = max(bins, Int((bd / bw).rounded(.up)) + 1) }
         bins = min(bins, max(a.counts.count, b.counts.count, 5))
         let ta = max(a.counts.reduce(0, +), 1), tb = max(b.counts.reduce(0, +), 1)

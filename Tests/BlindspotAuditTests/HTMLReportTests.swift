@@ -105,6 +105,12 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertTrue(html.contains("class=\"threshold\""))
         XCTAssertTrue(html.contains("(flagged)</title>"))
         XCTAssertTrue(html.contains("7: 0.2000"))
+        // NC flags only small norms: a label whose norm is above the median points down.
+        XCTAssertTrue(html.contains("FP32 · 3: -0.900</title>"))
+        XCTAssertTrue(html.contains("FP32 · 1: 0.300</title>"))
+        // STRIP's boundary and Fine-Pruning's stopping point are drawn.
+        XCTAssertTrue(html.contains(">boundary 0.400</text>"))
+        XCTAssertTrue(html.contains(">stop: 7 pruned</text>"))
         XCTAssertTrue(html.contains("<details>"))
     }
 
