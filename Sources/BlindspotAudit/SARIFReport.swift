@@ -91,7 +91,7 @@ public enum SARIFReport {
             let precisionName = d.precision == .fp32 ? "FP32" : d.precision.description
             let text = "\(name) was not evaluated at \(precisionName): \(d.verdict.reason ?? "no reason given"). This is not a clean result."
             var p: [String: JSONValue] = [
-                "defense": .string(kind?.rawValue ?? d.defense), "defenseName": .string(d.defense),
+                "defense": .string(kind?.rawValue ?? d.defense), "defenseName": .string(name), "defenseId": .string(d.defense),
                 "precision": .string(d.precision.description), "scores": .object(d.scores.compactMapValues(JSONValue.number)),
             ]
             if let reason = d.verdict.reason {
@@ -159,6 +159,7 @@ public enum SARIFReport {
     static func comparisonProperties(_ c: Comparison, scheme: String) -> [String: JSONValue] {
         var p: [String: JSONValue] = [
             "defense": .string(c.defense.rawValue), "defenseName": .string(c.defense.displayName),
+            "defenseId": .string(DefenseRegistry.defense(c.defense).name),
             "outcome": .string(c.outcome.rawValue),
             "precisions": .array([.string("fp32"), .string(scheme)]),
             "fp32Verdict": .string(c.fp32.status.rawValue), "deployedVerdict": .string(c.deployed.status.rawValue),

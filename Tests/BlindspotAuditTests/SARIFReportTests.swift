@@ -113,6 +113,8 @@ final class SARIFReportTests: XCTestCase {
         XCTAssertTrue(text(fp).contains("Fine-Pruning was not evaluated at FP32: noProbe"), text(fp))
         XCTAssertEqual((fp["properties"] as? [String: Any])?["precision"] as? String, "fp32")
         XCTAssertEqual((fp["properties"] as? [String: Any])?["reasonCode"] as? String, "noProbe")
+        XCTAssertEqual((fp["properties"] as? [String: Any])?["defenseName"] as? String, "Fine-Pruning")
+        XCTAssertEqual((fp["properties"] as? [String: Any])?["defenseId"] as? String, "fine-pruning")
         let backdoor = try sarif(ReportFixtures.backdoor).results.filter { $0["ruleId"] as? String == "BS003" }
         XCTAssertEqual(backdoor.count, 1)
         XCTAssertTrue(text(backdoor[0]).contains("STRIP was not evaluated at FP32: failed: out of memory"), text(backdoor[0]))
