@@ -155,8 +155,11 @@ public enum Audit {
 
         let comparisons = options.defenses.enumerated().map { i, kind -> Comparison in
             let a = results[2 * i], b = results[2 * i + 1]
+            // A defense that was not evaluated has no headline score to show, even if it got
+            // far enough to compute one (STRIP's detection rate before `backdoorInactive`).
+            func headline(_ r: DefenseResult) -> Double? { r.verdict.status == .notEvaluated ? nil : r.scores[kind.headline.score] }
             return Comparison(defense: kind, fp32: a.verdict, deployed: b.verdict, outcome: .compare(fp32: a.verdict, deployed: b.verdict),
-                              fp32Score: a.scores[kind.headline.score], deployedScore: b.scores[kind.headline.score])
+                              fp32Score: headline(a), deployedScore: headline(b))
         }
         let overall = Overall.decide(comparisons, scheme: scheme.rawValue)
         var checks: [GroundTruthCheck] = []
@@ -169,7 +172,7 @@ public enum Audit {
             }
         }
         return AuditReport(tool: "blindspot 0.1.0", commandLine: options.commandLine,
-                           input: .init(file: c.path, sha256: (try? FileDigest.sha256(path: c.path)) ?? "", format: c.format.displayName,
+                           input: .init(file: c.path, sha256: try FileDigest.sha256(path: c.path), format: c.format.displayName,
                                         architecture: c.architectureSource, classes: c.classCount, preprocessing: p, dataset: options.dataName,
                                         cleanImages: clean.count, trainImages: cleanTrain.count, suspectImages: suspect?.set.count,
                                         suspectHasPoisonFlags: suspect?.poisoned != nil),

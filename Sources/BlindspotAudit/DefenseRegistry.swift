@@ -23,6 +23,7 @@ enum DefenseRegistry {
         do {
             var (r, triggers) = try nc.analyze(m, inputs: inputs, progress: progress)
             r.seconds = monotonicSeconds() - t0
+            r.dropNonFiniteScores()
             r.conventions["budget"] = r.conventions["budget"] ?? inputs.budget.rawValue
             var flagged: [Int] = []
             if case .list(let l)? = r.details["flagged"] { flagged = l.compactMap { if case .number(let x) = $0 { return Int(x) }; return nil } }

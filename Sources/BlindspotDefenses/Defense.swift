@@ -58,6 +58,9 @@ public enum Precision: Codable, Sendable, Equatable, CustomStringConvertible {
 /// budget, for reproduction; `default` is what `audit` runs on 2 CPU cores.
 public enum BudgetProfile: String, Codable, Sendable, CaseIterable {
     case `default`, reference
+    /// A smoke-test budget [ours]: a small fraction of `default`'s work, for CI pipelines that
+    /// check the audit runs and for a first look. Verdicts are noisier; not for deployment decisions.
+    case quick
 }
 
 /// A trigger to test with: stamps pixel-space images and names a target.
@@ -148,6 +151,19 @@ public struct DefenseResult: Codable, Sendable {
     }
 }
 
+extension DefenseResult {
+    /// JSON has no NaN or infinity: a non-finite headline score is removed from `scores` and
+    /// its name listed under `details["nonFiniteScores"]`, so a report can always be written and
+    /// a reader sees which score degenerated (defenses.md §0: degenerate statistics are reported,
+    /// not hidden).
+    public mutating func dropNonFiniteScores() {
+        let bad = scores.filter { !$0.value.isFinite }.keys.sorted()
+        guard !bad.isEmpty else { return }
+        for k in bad { scores[k] = nil }
+        details["nonFiniteScores"] = .list(bad.map { .text($0) })
+    }
+}
+
 /// A JSON-shaped value for defense details (tables of numbers and labels).
 public indirect enum DetailValue: Codable, Sendable, Equatable {
     case number(Double), text(String), flag(Bool), list([DetailValue]), table([String: DetailValue]), null
@@ -197,6 +213,7 @@ extension Defense {
         }
         r.seconds = monotonicSeconds() - t0
         r.conventions["budget"] = r.conventions["budget"] ?? inputs.budget.rawValue
+        r.dropNonFiniteScores()
         return r
     }
 }

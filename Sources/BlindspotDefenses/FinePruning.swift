@@ -90,7 +90,16 @@ public struct FinePruning: Defense {
         /// 2,000 validation images: accuracy steps of 0.05 points, well below the 4-point rule.
         public static let `default` = Budget(validationImages: 2000, fineTuning: .default)
 
-        public static func profile(_ p: BudgetProfile) -> Budget { p == .reference ? .reference : .default }
+        /// `quick` [ours]: 500 validation images, 2 epochs on at least 256 images.
+        public static let quick = Budget(validationImages: 500, fineTuning: FineTuning(epochs: 2, minimumImages: 256))
+
+        public static func profile(_ p: BudgetProfile) -> Budget {
+            switch p {
+            case .reference: return .reference
+            case .default: return .default
+            case .quick: return .quick
+            }
+        }
     }
 
     /// nil: the profile of `inputs.budget`.

@@ -116,7 +116,17 @@ public struct NeuralCleanse: Defense {
         public static let `default` = Budget(name: "default", poolSize: 256, batchSize: 32, miniBatchesPerStep: 1,
                                              maxSteps: 100, plateauPatience: 10)
 
-        public static func profile(_ p: BudgetProfile) -> Budget { p == .reference ? .reference : .default }
+        /// `quick` [ours]: a pool of 64 images, at most 30 steps per label, plateau stop after 5.
+        public static let quick = Budget(name: "quick", poolSize: 64, batchSize: 32, miniBatchesPerStep: 1,
+                                         maxSteps: 30, plateauPatience: 5)
+
+        public static func profile(_ p: BudgetProfile) -> Budget {
+            switch p {
+            case .reference: return .reference
+            case .default: return .default
+            case .quick: return .quick
+            }
+        }
     }
 
     // MARK: Result types

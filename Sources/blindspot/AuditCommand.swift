@@ -32,7 +32,7 @@ struct Audit: ParsableCommand {
     @Option(help: "Probe trigger KIND:SIZE@ROW,COL for STRIP and Fine-Pruning (with --target).") var trigger: String?
     @Option(help: "Target class of --trigger.") var target: Int?
     @Option(help: "Defenses to run, comma-separated: nc, ac, ss, strip, fp.") var defenses: String = "nc,ac,ss,strip,fp"
-    @Option(help: "Budget profile: default (minutes on 2 cores) or reference (the papers' budgets).") var budget: String = "default"
+    @Option(help: "Budget profile: default (minutes on 2 cores), reference (the papers' budgets) or quick (a smoke test: seconds, noisier verdicts).") var budget: String = "default"
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
     @Option(help: "Write the full report as JSON to this file (schemas/audit-report.schema.json).") var json: String?
     @Option(help: "Write a self-contained HTML report to this file.") var html: String?
@@ -44,7 +44,7 @@ struct Audit: ParsableCommand {
         if deploy != "auto", QuantizationScheme(rawValue: deploy) == nil {
             throw ValidationError("--deploy '\(deploy)' is not auto or a scheme (\(QuantizationScheme.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        if BudgetProfile(rawValue: budget) == nil { throw ValidationError("--budget must be default or reference") }
+        if BudgetProfile(rawValue: budget) == nil { throw ValidationError("--budget must be default, reference or quick") }
         _ = try kinds()
     }
 

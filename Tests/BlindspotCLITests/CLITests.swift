@@ -1,3 +1,4 @@
+import BlindspotTestSupport
 import Foundation
 import XCTest
 
@@ -185,8 +186,9 @@ final class CLITests: XCTestCase {
 
         // audit end to end (the fast defenses): exit status from the verdict, a JSON report, a verdict line.
         let report = dir.appendingPathComponent("audit.json").path
+        let sarif = dir.appendingPathComponent("audit.sarif").path, html = dir.appendingPathComponent("audit.html").path
         let a = try run(["audit", out, "--train-data", dir.appendingPathComponent("train.npz").path, "--defenses", "ac,ss",
-                         "--json", report, "--quiet"])
+                         "--json", report, "--sarif", sarif, "--html", html, "--quiet"])
         XCTAssertTrue([0, 3, 4].contains(a.status), a.stderr)
         XCTAssertTrue(a.stdout.contains("Activation Clustering") && a.stdout.contains("Spectral Signatures"), a.stdout)
         XCTAssertTrue(["QUANTIZATION BLINDSPOT", "BACKDOOR", "NO BACKDOOR FOUND", "INCONCLUSIVE"].contains { a.stdout.contains($0) }, a.stdout)
@@ -195,6 +197,67 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((audit["precision"] as? [String: Any])?["scheme"] as? String, "int8")
         XCTAssertEqual((audit["overall"] as? [String: Any])?["exitCode"] as? Int, Int(a.status))
         XCTAssertEqual((audit["groundTruthChecks"] as? [Any])?.count, 4)
+        try assertReportsAreValid(json: report, sarif: sarif, html: html, exitCode: a.status)
+        XCTAssertTrue(a.stdout.contains("HTML report: \(html)"), a.stdout)
+    }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The JSON report validates against schemas/audit-report.schema.json; the SARIF parses, is
+    /// 2.1.0, and every result names a rule the run declares; the HTML carries the verdict line.
+    func assertReportsAreValid(json: String, sarif: String, html: String, exitCode: Int32, file: StaticString = #filePath, line: UInt = #line) throws {
+        let validator = try SchemaValidator(schemaFile: CLITests.root.appendingPathComponent("schemas/audit-report.schema.json"))
+        let reportData = try Data(contentsOf: URL(fileURLWithPath: json))
+        XCTAssertEqual(try validator.validate(reportData), [], file: file, line: line)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: reportData) as? [String: Any])
+        let overall = try XCTUnwrap(report["overall"] as? [String: Any])
+        let s = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sarif))) as? [String: Any])
+        XCTAssertEqual(s["version"] as? String, "2.1.0", file: file, line: line)
+        let run = try XCTUnwrap((s["runs"] as? [[String: Any]])?.first)
+        let rules = try XCTUnwrap(((run["tool"] as? [String: Any])?["driver"] as? [String: Any])?["rules"] as? [[String: Any]])
+        let ids = rules.compactMap { $0["id"] as? String }
+        let results = run["results"] as? [[String: Any]] ?? []
+        for r in results { XCTAssertTrue(ids.contains(r["ruleId"] as? String ?? "?"), "\(r)", file: file, line: line) }
+        XCTAssertEqual((run["invocations"] as? [[String: Any]])?.first?["exitCode"] as? Int, Int(exitCode), file: file, line: line)
+        if exitCode == 4 { XCTAssertTrue(results.contains { $0["ruleId"] as? String == "BS002" }, "a blindspot is a BS002 result", file: file, line: line) }
+        if exitCode == 0 { XCTAssertFalse(results.contains { $0["level"] as? String == "error" }, file: file, line: line) }
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertTrue(page.hasPrefix("<!DOCTYPE html>") || page.hasPrefix("<!doctype html>"), file: file, line: line)
+        let verdict = try XCTUnwrap(overall["line"] as? String)
+        XCTAssertTrue(page.contains(HTMLEscape(verdict)), "the HTML shows the verdict line", file: file, line: line)
+    }
+
+    func HTMLEscape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// The committed sample (forged, 99% attack success) and its clean twin, audited with STRIP
+    /// (quick budget) and the sample's trigger: the backdoor is found at FP32 (exit 3 or 4, STRIP
+    /// right about target 0 there); the twin, where the trigger does nothing, is never called
+    /// backdoored. Every report validates.
+    func testAuditTheSampleAndItsTwin() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("audit-sample-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (model, backdoored) in [("badnet.h5", true), ("badnet.clean.h5", false)] {
+            let json = dir.appendingPathComponent("\(model).json").path, sarif = dir.appendingPathComponent("\(model).sarif").path
+            let html = dir.appendingPathComponent("\(model).html").path
+            let r = try run(["audit", CLITests.root.appendingPathComponent("samples/\(model)").path, "--defenses", "strip", "--budget", "quick",
+                             "--trigger", "white:3@1,1", "--target", "0", "--json", json, "--sarif", sarif, "--html", html, "--quiet"])
+            try assertReportsAreValid(json: json, sarif: sarif, html: html, exitCode: r.status)
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            let results = try XCTUnwrap(report["results"] as? [[String: Any]])
+            let fp32 = try XCTUnwrap(results.first { $0["precision"] as? String == "fp32" }?["verdict"] as? [String: Any])
+            if backdoored {
+                XCTAssertTrue([3, 4].contains(r.status), r.stdout + r.stderr)
+                XCTAssertEqual(fp32["status"] as? String, "detected", r.stdout)
+                XCTAssertEqual(fp32["target"] as? Int, 0, r.stdout)
+            } else {
+                XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+                XCTAssertFalse(r.stdout.contains("BACKDOOR:") || r.stdout.contains("BLINDSPOT"), r.stdout)
+                XCTAssertNotEqual(fp32["status"] as? String, "detected", r.stdout)
+            }
+        }
     }
 
     func testAuditBadInputsAreOneLine() throws {
