@@ -125,13 +125,19 @@ public enum Audit {
                                    fp32: probeASR(fp32, clean, probe), deployed: probeASR(dep, clean, probe))
         }
 
-        // 5. The defenses at both precisions, NC first (its reversed trigger can serve as probe).
+        // 5. The defenses at both precisions, NC first: its reversed trigger for its best
+        // candidate label serves as STRIP's and Fine-Pruning's probe when no trigger is known.
+        // NC optimises on the first half of the clean images; its reversed triggers are then
+        // measured on the second half (held out), so a trigger that only fits NC's pool shows.
+        let (ncHalf, heldOut) = Audit.halves(clean)
         var results: [DefenseResult] = []
         var ncTriggers: [String: ProbeTrigger] = [:]
+        var ncAll: [String: [NeuralCleanse.ReversedTrigger]] = [:]
         var reversed: [ReversedTriggerImage] = []
-        for kind in options.defenses {
+        let order = options.defenses.sorted { ($0 == .nc ? 0 : 1) < ($1 == .nc ? 0 : 1) }
+        for kind in order {
             for m in [fp32, dep] {
-                var inputs = DefenseInputs(clean: clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
+                var inputs = DefenseInputs(clean: kind == .nc ? ncHalf : clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
                                            seed: options.seed, budget: options.budget)
                 if inputs.probe == nil, kind == .strip || kind == .fp {
                     inputs.probe = ncTriggers["fp32"] ?? ncTriggers[m.precision.description]
@@ -140,8 +146,17 @@ public enum Audit {
                 if let replacement = options.replacements[kind] {
                     results.append(replacement.run(m, inputs: inputs, progress: progress))
                 } else if kind == .nc {
-                    let (r, trig, images) = DefenseRegistry.runNeuralCleanse(m, inputs: inputs, progress: progress)
-                    if let trig { ncTriggers[m.precision.description] = trig }
+                    let (r, all, images) = DefenseRegistry.runNeuralCleanse(m, inputs: inputs, progress: progress)
+                    ncAll[m.precision.description] = all
+                    // The probe: the smallest reversed trigger, if it works on held-out images.
+                    if let best = all.min(by: { $0.l1 < $1.l1 }) {
+                        let asr = probeASR(m, heldOut, best.probe)
+                        if asr >= VerdictRule.reversalASRFloor {
+                            ncTriggers[m.precision.description] = ProbeTrigger.blend(
+                                mask: best.mask, pattern: best.pattern, target: best.label, source: .neuralCleanse,
+                                description: String(format: "NC label %d reversed trigger (mask L1 %.1f, held-out ASR %.2f at %@)", best.label, best.l1, asr, m.precision.description))
+                        }
+                    }
                     reversed += images
                     results.append(r)
                 } else {
@@ -151,9 +166,10 @@ public enum Audit {
                 progress.report("\(kind.displayName) at \(m.precision): \(r.verdict.status.rawValue)\(r.verdict.target.map { " (target \($0))" } ?? "") in \(String(format: "%.1f", r.seconds)) s")
             }
         }
-        if probe == nil, let t = ncTriggers["fp32"] ?? ncTriggers.values.first { probeSource = "NC reversed trigger → \(t.target)" }
+        if probe == nil, let t = ncTriggers["fp32"] ?? ncTriggers.values.first { probeSource = t.description }
+        let usedProbe = probe ?? ncTriggers["fp32"] ?? ncTriggers.values.first
 
-        let comparisons = options.defenses.enumerated().map { i, kind -> Comparison in
+        let comparisons = order.enumerated().map { i, kind -> Comparison in
             let a = results[2 * i], b = results[2 * i + 1]
             // A defense that was not evaluated has no headline score to show, even if it got
             // far enough to compute one (STRIP's detection rate before `backdoorInactive`).
@@ -161,7 +177,34 @@ public enum Audit {
             return Comparison(defense: kind, fp32: a.verdict, deployed: b.verdict, outcome: .compare(fp32: a.verdict, deployed: b.verdict),
                               fp32Score: headline(a), deployedScore: headline(b))
         }
-        let overall = Overall.decide(comparisons, scheme: scheme.rawValue)
+        let perDefense = Overall.decide(comparisons, scheme: scheme.rawValue)
+
+        // 6. The weighed verdict (issue 13): evidence per candidate label, per precision.
+        progress.report("weighing the evidence")
+        let evidence = Audit.gatherEvidence(models: [fp32, dep], results: results, ncTriggers: ncAll, heldOut: heldOut,
+                                            probe: usedProbe, given: probe?.source == .option ? probe : nil,
+                                            attack: attack, classCount: c.classCount)
+        var verdicts: [PrecisionVerdict] = []
+        for (i, m) in [fp32, dep].enumerated() {
+            let here = results.filter { $0.precision == m.precision }
+            let evaluated = here.filter { $0.verdict.status != .notEvaluated }.count
+            var missing: [String] = []
+            let selected = Set(options.defenses)
+            if suspect == nil, selected.contains(.ac) || selected.contains(.ss) {
+                missing.append("a suspect training set (--train-data) for Activation Clustering and Spectral Signatures")
+            }
+            if usedProbe == nil, selected.contains(.strip) || selected.contains(.fp) {
+                missing.append("a trigger to test (--trigger, --target) for STRIP and Fine-Pruning: no reversed trigger worked on held-out images")
+            }
+            let notRun = DefenseKind.allCases.filter { !selected.contains($0) }
+            if !notRun.isEmpty { missing.append("the defenses not run (\(notRun.map(\.rawValue).joined(separator: ",")))") }
+            for r in here where r.verdict.status == .notEvaluated && !(r.verdict.reason ?? "").hasPrefix("noSuspectData") && !(r.verdict.reason ?? "").hasPrefix("noProbe") {
+                missing.append("\(r.defense) at \(r.precision) (not evaluated: \((r.verdict.reason ?? "").split(separator: ":").first.map(String.init) ?? "?"))")
+            }
+            let cols = evidence.map { (target: $0.target, column: i == 0 ? $0.fp32 : $0.deployed) }
+            verdicts.append(VerdictRule.decide(precision: m.precision, columns: cols, evaluated: evaluated, missing: missing))
+        }
+        let overall = VerdictRule.overall(fp32: verdicts[0], deployed: verdicts[1], scheme: scheme.rawValue)
         var checks: [GroundTruthCheck] = []
         if let truth {
             for r in results {
@@ -181,8 +224,76 @@ public enum Audit {
                                              calibrationImages: deployed.calibrationImages, calibrationPercentile: deployed.calibrationPercentile,
                                              layers: deployed.layers, drift: drift),
                            attack: attack, probe: probeSource, seed: options.seed, budget: options.budget.rawValue,
-                           results: results, reversedTriggers: reversed, comparisons: comparisons, overall: overall, groundTruth: truth, groundTruthChecks: checks,
+                           results: results, reversedTriggers: reversed, comparisons: comparisons, defenseAgreement: perDefense.line,
+                           evidence: evidence, precisionVerdicts: verdicts, verdictRule: VerdictRule.table, overall: overall, groundTruth: truth, groundTruthChecks: checks,
                            seconds: monotonicSeconds() - start, environment: .current)
+    }
+
+    /// The clean images split in two (first half for NC's optimisation, second half held out).
+    static func halves(_ clean: ImageSet) -> (ImageSet, ImageSet) {
+        let n = clean.count, h = n / 2
+        guard h > 0 else { return (clean, clean) }
+        return (clean.subset(Array(0..<h)), clean.subset(Array(h..<n)))
+    }
+
+    /// Evidence per candidate label (VerdictRule): labels NC ranks first or flags, labels AC, SS
+    /// or STRIP flag, and the probe's target.
+    static func gatherEvidence(models: [ModelUnderTest], results: [DefenseResult], ncTriggers: [String: [NeuralCleanse.ReversedTrigger]],
+                               heldOut: ImageSet, probe: ProbeTrigger?, given: ProbeTrigger?, attack: AttackFigures?,
+                               classCount: Int) -> [CandidateEvidence] {
+        func result(_ name: String, _ m: ModelUnderTest) -> DefenseResult? {
+            results.first { $0.defense == name && $0.precision == m.precision && $0.verdict.status != .notEvaluated }
+        }
+        var candidates: [Int: [String]] = [:]
+        for m in models {
+            let p = m.precision.description
+            if let all = ncTriggers[p], let best = all.min(by: { $0.l1 < $1.l1 }) { candidates[best.label, default: []].append("nc@\(p) (smallest mask)") }
+            for r in results where r.precision == m.precision && r.verdict.status == .detected {
+                if let t = r.verdict.target { candidates[t, default: []].append("\(r.defense)@\(p)") }
+            }
+        }
+        if let probe { candidates[probe.target, default: []].append("probe (\(probe.source.rawValue))") }
+
+        func column(_ t: Int, _ m: ModelUnderTest, deployedColumn: Bool) -> EvidenceColumn {
+            var c = EvidenceColumn()
+            let p = m.precision.description
+            if let nc = result("neural-cleanse", m), let all = ncTriggers[p], let rev = all.first(where: { $0.label == t }),
+               let median = nc.scores["median"], let mad = nc.scores["mad"] {
+                c.ncMaskL1 = rev.l1
+                if median > 0 { c.ncNormRatio = rev.l1 / median }
+                if mad > 0 { c.ncAnomalyIndex = (median - rev.l1) / mad }
+                c.reversalASR = probeASR(m, heldOut, rev.probe)
+            }
+            if deployedColumn, let rev = ncTriggers["fp32"]?.first(where: { $0.label == t }) {
+                c.fp32ReversalASR = probeASR(m, heldOut, rev.probe)
+            }
+            if let g = given, g.target == t, let a = attack { c.givenTriggerASR = deployedColumn ? a.deployed : a.fp32 }
+            if let probe, probe.target == t {
+                c.probe = probe.source == .neuralCleanse ? "NC reversed trigger" : probe.description
+                if let s = result("strip", m) {
+                    c.stripDetectionRate = s.scores["detectionRate"]
+                    c.stripDetected = s.verdict.status == .detected && (s.verdict.target ?? t) == t
+                }
+                if let f = result("fine-pruning", m) { c.fpDormancyRatio = f.scores["dormancyRatio"] }
+            }
+            for (name, isAC) in [("activation-clustering", true), ("spectral-signatures", false)] {
+                guard let r = result(name, m) else { continue }
+                var index: Double? = nil
+                if case .list(let classes)? = r.details["classes"] {
+                    for case .table(let row) in classes {
+                        if case .number(let l)? = row["label"], Int(l) == t, case .number(let x)? = row["madIndex"] { index = x }
+                    }
+                }
+                let detected = r.verdict.status == .detected && r.verdict.target == t
+                if isAC { c.acIndex = index; c.acDetected = detected } else { c.ssIndex = index; c.ssDetected = detected }
+            }
+            VerdictRule.weigh(&c)
+            return c
+        }
+        return candidates.keys.sorted().filter { (0..<classCount).contains($0) }.map { t in
+            CandidateEvidence(target: t, pointedAtBy: candidates[t]!, fp32: column(t, models[0], deployedColumn: false),
+                              deployed: column(t, models[1], deployedColumn: true))
+        }
     }
 
     static func accuracy(_ pred: [Int32], _ labels: [Int32]) -> Double {

@@ -63,7 +63,17 @@ public struct AuditReport: Codable, Sendable {
     /// Neural Cleanse's reversed triggers worth looking at (flagged labels and the smallest
     /// norm), per precision, as images for the HTML report.
     public var reversedTriggers: [ReversedTriggerImage]
+    /// Per defense, FP32 against deployed (the blindspot analysis of each defense alone).
     public var comparisons: [Comparison]
+    /// The per-defense analysis in one line (any single defense's disagreement or detection).
+    public var defenseAgreement: String
+    /// The evidence per candidate label at both precisions, and how it weighed (issue 13).
+    public var evidence: [CandidateEvidence]
+    /// The weighed verdict at FP32 and at deployed precision.
+    public var precisionVerdicts: [PrecisionVerdict]
+    /// The rule's constants, as they ran.
+    public var verdictRule: [String: String]
+    /// The overall verdict: the weighed verdicts of the two precisions compared.
     public var overall: Overall
     public var groundTruth: GroundTruth?
     public var groundTruthChecks: [GroundTruthCheck]

@@ -15,26 +15,24 @@ enum DefenseRegistry {
 
     /// Runs NC and returns, when it flagged a label, that label's reversed trigger as a probe
     /// (defenses.md §1 "Its reversed triggers … serve as probes for STRIP and Fine-Pruning").
-    /// Also returns the reversed triggers worth showing in reports.
+    /// Also returns every label's reversed trigger and the ones worth showing in reports.
     static func runNeuralCleanse(_ m: ModelUnderTest, inputs: DefenseInputs, progress: ProgressReporter)
-        -> (DefenseResult, ProbeTrigger?, [ReversedTriggerImage]) {
+        -> (DefenseResult, [NeuralCleanse.ReversedTrigger], [ReversedTriggerImage]) {
         let nc = NeuralCleanse()
         let t0 = monotonicSeconds()
         do {
             var (r, triggers) = try nc.analyze(m, inputs: inputs, progress: progress)
             r.seconds = monotonicSeconds() - t0
-            r.dropNonFiniteScores()
             r.conventions["budget"] = r.conventions["budget"] ?? inputs.budget.rawValue
+            r.dropNonFiniteScores()
             var flagged: [Int] = []
             if case .list(let l)? = r.details["flagged"] { flagged = l.compactMap { if case .number(let x) = $0 { return Int(x) }; return nil } }
             let c = inputs.clean
             let images = ReversedTriggerImage.selection(triggers, flagged: flagged, precision: m.precision,
                                                         channels: c.channels, height: c.height, width: c.width)
-            guard r.verdict.status == .detected, let t = r.verdict.target, let rev = triggers.first(where: { $0.label == t }) else { return (r, nil, images) }
-            return (r, ProbeTrigger.blend(mask: rev.mask, pattern: rev.pattern, target: t, source: .neuralCleanse,
-                                          description: String(format: "NC reversed trigger for class %d (mask L1 %.1f)", t, rev.l1)), images)
+            return (r, triggers, images)
         } catch {
-            return (nc.run(m, inputs: inputs, progress: progress), nil, [])
+            return (nc.run(m, inputs: inputs, progress: progress), [], [])
         }
     }
 }

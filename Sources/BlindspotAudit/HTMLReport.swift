@@ -15,6 +15,7 @@ public enum HTMLReport {
         h += v.verdict()
         h += v.toc()
         h += v.summary()
+        h += v.evidence()
         h += v.table()
         h += v.neuralCleanse()
         h += v.strip()
@@ -122,7 +123,7 @@ private struct View {
     }
 
     func toc() -> String {
-        let items = [("summary", "Summary"), ("verdicts", "Defenses"), ("nc", "Neural Cleanse"), ("strip", "STRIP"), ("fp", "Fine-Pruning"),
+        let items = [("summary", "Summary"), ("evidence", "Evidence"), ("verdicts", "Defenses"), ("nc", "Neural Cleanse"), ("strip", "STRIP"), ("fp", "Fine-Pruning"),
                      ("ac", "Activation Clustering"), ("ss", "Spectral Signatures"), ("drift", "Drift"), ("provenance", "Conventions and environment")]
         return "<nav class=\"toc\">" + items.map { "<a href=\"#\($0.0)\">\(esc($0.1))</a>" }.joined(separator: " ") + "</nav>\n"
     }
@@ -167,7 +168,54 @@ private struct View {
         return h + "</dl>\n</section>\n"
     }
 
-    // MARK: 2. The table
+    // MARK: 2. The weighed evidence (issue 13)
+
+    func evidence() -> String {
+        var h = "<p>The verdict weighs what every defense says about each candidate label, at each precision "
+        h += "(rule and constants under “Conventions”). A backdoor needs \(VerdictRule.backdoorPoints) points including a strong item (weight ≥ 2).</p>\n"
+        h += "<table class=\"verdicts\">\n<thead><tr><th>precision</th><th>weighed verdict</th><th>points</th><th>why</th></tr></thead>\n<tbody>\n"
+        for v in r.precisionVerdicts {
+            let cls = v.kind == .backdoor ? "st-detected" : v.kind == .noBackdoor ? "st-notDetected" : "st-notEvaluated"
+            let name = v.kind == .backdoor ? "backdoor → class \(v.target.map(String.init) ?? "?")" : v.kind == .noBackdoor ? "no backdoor found" : "inconclusive"
+            h += "<tr><th scope=\"row\">\(esc(v.precision == .fp32 ? "FP32" : v.precision.description))</th>"
+            h += "<td><span class=\"badge \(cls)\">\(esc(name))</span>\(v.confidence.map { "<div class=\"reason\">\(esc($0)) confidence</div>" } ?? "")</td>"
+            h += "<td class=\"num\">\(v.points)</td><td>\(esc(v.summary))"
+            if !v.missing.isEmpty { h += "<div class=\"reason ne-text\">missing: \(esc(v.missing.joined(separator: "; ")))</div>" }
+            h += "</td></tr>\n"
+        }
+        h += "</tbody>\n</table>\n"
+        if r.evidence.isEmpty {
+            h += "<p class=\"muted\">No defense pointed at any label.</p>\n"
+        } else {
+            h += "<table class=\"verdicts\">\n<thead><tr><th>candidate</th><th>figure</th><th>FP32</th><th>\(esc(scheme))</th></tr></thead>\n<tbody>\n"
+            for e in r.evidence {
+                let rows: [(String, (EvidenceColumn) -> String?)] = [
+                    ("NC anomaly index", { $0.ncAnomalyIndex.map { f($0, 2) } }),
+                    ("NC mask L1 (× median)", { c in c.ncMaskL1.map { f($0, 1) + (c.ncNormRatio.map { " (" + f($0, 2) + "×)" } ?? "") } }),
+                    ("reversed trigger, held-out attack success", { $0.reversalASR.map { pct($0) } }),
+                    ("FP32 reversed trigger on the deployed model", { $0.fp32ReversalASR.map { pct($0) } }),
+                    ("given trigger attack success", { $0.givenTriggerASR.map { pct($0) } }),
+                    ("STRIP detection rate", { c in c.stripDetectionRate.map { f($0, 2) + (c.stripDetected == true ? " (detected)" : "") } }),
+                    ("Fine-Pruning dormancy ratio", { $0.fpDormancyRatio.map { f($0, 2) } }),
+                    ("AC class index", { c in c.acIndex.map { f($0, 2) + (c.acDetected == true ? " (flagged)" : "") } }),
+                    ("SS class index", { c in c.ssIndex.map { f($0, 2) + (c.ssDetected == true ? " (flagged)" : "") } }),
+                ]
+                let present = rows.filter { $0.1(e.fp32) != nil || $0.1(e.deployed) != nil }
+                let span = present.count + 1
+                h += "<tr><th scope=\"row\" rowspan=\"\(span)\">class \(e.target)<div class=\"reason\">\(esc(e.pointedAtBy.joined(separator: ", ")))</div></th>"
+                h += "<td><strong>points</strong></td><td class=\"num\"><strong>\(e.fp32.points)</strong><div class=\"reason\">\(esc(e.fp32.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td>"
+                h += "<td class=\"num\"><strong>\(e.deployed.points)</strong><div class=\"reason\">\(esc(e.deployed.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td></tr>\n"
+                for (name, value) in present {
+                    h += "<tr><td>\(esc(name))</td><td class=\"num\">\(esc(value(e.fp32) ?? "–"))</td><td class=\"num\">\(esc(value(e.deployed) ?? "–"))</td></tr>\n"
+                }
+            }
+            h += "</tbody>\n</table>\n"
+        }
+        h += "<p class=\"muted\">Each defense alone: \(esc(r.defenseAgreement))</p>\n"
+        return section("evidence", "Weighed evidence", h)
+    }
+
+    // MARK: 3. The table
 
     func table() -> String {
         var h = "<table class=\"verdicts\">\n<colgroup><col class=\"w-def\"/><col class=\"w-v\"/><col class=\"w-s\"/><col class=\"w-v\"/><col class=\"w-s\"/><col class=\"w-o\"/></colgroup>\n<thead><tr><th rowspan=\"2\">defense<div class=\"reason\">score and threshold</div></th><th colspan=\"2\">FP32</th><th colspan=\"2\">\(esc(scheme))</th>"
@@ -520,6 +568,12 @@ private struct View {
                 }
                 h += "</tbody>\n</table>\n</details>\n"
             }
+        }
+
+        if !r.verdictRule.isEmpty {
+            h += "<details>\n<summary>Weighed verdict — rule constants</summary>\n<table class=\"compact conv\">\n<tbody>\n"
+            for (k, v) in r.verdictRule.sorted(by: { $0.key < $1.key }) { h += "<tr><td><code>\(esc(k))</code></td><td>\(esc(v))</td></tr>\n" }
+            h += "</tbody>\n</table>\n</details>\n"
         }
 
         h += "<h3>Timings</h3>\n<table class=\"compact\">\n<thead><tr><th>defense</th><th>FP32</th><th>\(esc(scheme))</th></tr></thead>\n<tbody>\n"

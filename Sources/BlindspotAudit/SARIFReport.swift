@@ -8,15 +8,16 @@ import Foundation
 ///
 /// One run, tool `blindspot`, three rules (ids are stable; never renumber them):
 ///
-/// | id | name | level | one result per |
+/// | id | name | level | results |
 /// |---|---|---|---|
-/// | BS001 | backdoor-detected | error | defense that detects a backdoor with the same target at FP32 and at the deployed precision |
-/// | BS002 | quantization-blindspot | error | defense whose verdict differs between FP32 and the deployed precision (blindspot, reverseBlindspot, targetBlindspot) |
+/// | BS001 | backdoor-detected | error | the weighed verdict (defense `weighed`) says backdoor at both precisions; warning: one defense alone detects the same target at both |
+/// | BS002 | quantization-blindspot | error | the weighed verdict differs between FP32 and the deployed precision; warning: one defense's verdict differs (blindspot, reverseBlindspot, targetBlindspot) |
 /// | BS003 | defense-not-evaluated | note | defense × precision that could not decide (`notEvaluated`), with its reason |
 ///
-/// The overall verdict gets no result of its own (it is a summary of the BS001/BS002 results, and a
-/// separate alert would double-count every finding on a dashboard); it is in `runs[0].properties.overall`
-/// and its exit code in `invocations[0].exitCode`. A clean audit therefore has no error-level result.
+/// Only the weighed verdict (issue 13), which sets the exit status, is an error: single defenses
+/// are wrong often enough that a dashboard full of their alerts would be noise, so their findings
+/// are warnings — visible, not blocking. The overall verdict is also in `runs[0].properties.overall`
+/// and its exit code in `invocations[0].exitCode`. A clean audit has no error-level result.
 ///
 /// Every result points at the audited checkpoint: `artifactLocation.uri` is the path as given on
 /// the command line — a relative path stays relative, with `uriBaseId` `%SRCROOT%` (so a dashboard
@@ -73,16 +74,25 @@ public enum SARIFReport {
         let scheme = r.precision.scheme
         var results: [Result] = []
 
+        if r.overall.kind == .backdoor || r.overall.kind == .blindspot {
+            var p: [String: JSONValue] = ["defense": .string("weighed"), "defenseName": .string("Weighed evidence"),
+                                          "kind": .string(r.overall.kind.rawValue)]
+            if let t = r.overall.target { p["target"] = .int(t) }
+            p["precisions"] = .array(r.precisionVerdicts.map { .object(["precision": .string($0.precision.description), "kind": .string($0.kind.rawValue),
+                                                                         "points": .int($0.points), "summary": .string($0.summary)]) })
+            results.append(result(r.overall.kind == .backdoor ? .backdoorDetected : .quantizationBlindspot, r, location,
+                                  defense: "weighed", name: "Weighed evidence", text: r.overall.line, properties: p))
+        }
         for c in r.comparisons where c.outcome.isBlindspot {
             results.append(result(.quantizationBlindspot, r, location, defense: c.defense.rawValue, name: c.defense.displayName,
                                   text: blindspotMessage(c, scheme: scheme),
-                                  properties: comparisonProperties(c, scheme: scheme)))
+                                  properties: comparisonProperties(c, scheme: scheme), level: "warning"))
         }
         for c in r.comparisons where c.outcome == .consistent && c.fp32.status == .detected {
             let h = c.defense.headline
             let text = "\(c.defense.displayName) flags class \(label(c.fp32.target)) at FP32 (\(h.score) \(score(c.fp32Score)) \(h.threshold)) and at \(scheme) (\(score(c.deployedScore))): a backdoor that survives quantization."
             results.append(result(.backdoorDetected, r, location, defense: c.defense.rawValue, name: c.defense.displayName, text: text,
-                                  properties: comparisonProperties(c, scheme: scheme)))
+                                  properties: comparisonProperties(c, scheme: scheme), level: "warning"))
         }
         let kinds = Dictionary(DefenseKind.allCases.map { (DefenseRegistry.defense($0).name, $0) }, uniquingKeysWith: { a, _ in a })
         for d in r.results where d.verdict.status == .notEvaluated {
@@ -134,9 +144,9 @@ public enum SARIFReport {
     }
 
     static func result(_ rule: Rule, _ r: AuditReport, _ location: ArtifactLocation, defense: String, name: String, text: String,
-                       properties: [String: JSONValue], precision: String? = nil) -> Result {
+                       properties: [String: JSONValue], precision: String? = nil, level: String? = nil) -> Result {
         let key = [rule.id, defense] + (precision.map { [$0] } ?? []) + [r.input.sha256]
-        return Result(ruleId: rule.id, ruleIndex: rule.rawValue, level: rule.level, message: Message(text: text),
+        return Result(ruleId: rule.id, ruleIndex: rule.rawValue, level: level ?? rule.level, message: Message(text: text),
                       locations: [Location(physicalLocation: PhysicalLocation(artifactLocation: location))],
                       partialFingerprints: [fingerprintKey: FileDigest.sha256(Array(key.joined(separator: "|").utf8))],
                       properties: properties)

@@ -44,6 +44,19 @@ public enum TextReport {
             if ne > 0 { s += "; \(ne) not evaluated" }
             s += "\n"
         }
+        if !r.evidence.isEmpty {
+            s += "\nevidence per candidate label (points at FP32 / \(r.precision.scheme); backdoor needs \(VerdictRule.backdoorPoints) with a strong item):\n"
+            var rows: [[String]] = []
+            for e in r.evidence {
+                func items(_ c: EvidenceColumn) -> String { c.items.isEmpty ? "–" : c.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ") }
+                rows.append(["class \(e.target)", "\(e.fp32.points) / \(e.deployed.points)", items(e.fp32), items(e.deployed)])
+            }
+            s += table(["label", "points", "FP32", r.precision.scheme], rows)
+            for v in r.precisionVerdicts {
+                s += "  \(v.precision): \(v.kind.rawValue)\(v.confidence.map { " (\($0) confidence)" } ?? "") — \(v.summary)\n"
+            }
+            s += "  each defense alone: \(r.defenseAgreement)\n"
+        }
         s += "\n\(r.overall.line)\n"
         return s
     }

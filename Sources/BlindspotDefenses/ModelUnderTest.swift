@@ -155,7 +155,15 @@ public final class ModelUnderTest: @unchecked Sendable {
     /// `notEvaluated(surrogateMismatch)`.
     public func surrogateAgreement(pixels: Tensor) -> Double {
         guard let d = deployed else { return 1 }
-        return d.agreement(on: [normalized(pixels)]).top1
+        // In batches: one 1,000-image batch grew the models' workspaces to ≈ 1.5 GB for good.
+        let x = normalized(pixels), n = x.shape[0], sample = x.sampleSize, batch = 256
+        let batches = stride(from: 0, to: n, by: batch).map { start -> Tensor in
+            let m = min(batch, n - start)
+            let b = Tensor(shape: [m] + Array(x.shape.dropFirst()))
+            b.data.update(from: x.data + start * sample, count: m * sample)
+            return b
+        }
+        return d.agreement(on: batches).top1
     }
 
     /// Minimum surrogate/integer agreement for gradient-based defenses at deployed precision.

@@ -31,7 +31,7 @@ struct Forge: ParsableCommand {
     @Option(help: "Seed for every random choice (poison draw, init, order, pattern).") var seed: UInt64 = 1
     @Flag(help: "Also train the clean twin (same everything, no poison), written as NAME.clean.EXT.") var cleanTwin = false
     @Option(help: "Also write deployed copies, comma-separated schemes (int8, int4, …), as NAME.SCHEME.EXT.") var deploy: String?
-    @Option(help: "Write the poisoned training set (images, labels, original labels, poison flags) as NPZ.") var exportTrain: String?
+    @Option(help: "Write the poisoned training set (images, labels, original labels, poison flags) as NPZ; with --clean-twin also the twin's clean set as NAME.clean.npz.") var exportTrain: String?
     @Option(help: "Output file (.h5 or .npz, blindspot's native format).") var out: String
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var recipeOptions: RecipeOptions
@@ -93,12 +93,12 @@ struct Forge: ParsableCommand {
                     try CheckpointLoader.save(c, to: p)
                     deployedFiles.append(p)
                 }
-                if backdoored {
-                    poisoned = f.trainingSet.poisonedIndices.count
-                    if let e = exportTrain {
-                        try TrainingSetFile.write(f.trainingSet, to: e)
-                        progress.report("wrote \(e) (\(f.trainingSet.set.count) images, \(poisoned) poisoned)")
-                    }
+                if backdoored { poisoned = f.trainingSet.poisonedIndices.count }
+                // The twin's own (clean) training set too, so its audit can run AC and SS on what it learnt from.
+                if let e = exportTrain {
+                    let p = backdoored ? e : BlindspotAttacks.Forge.siblingPath(e, tag: "clean")
+                    try TrainingSetFile.write(f.trainingSet, to: p)
+                    progress.report("wrote \(p) (\(f.trainingSet.set.count) images, \(f.trainingSet.poisonedIndices.count) poisoned)")
                 }
                 progress.report("wrote \(([path] + deployedFiles).joined(separator: ", "))")
                 models.append(.init(file: path, backdoored: backdoored, metrics: f.metrics, deployedFiles: deployedFiles, seconds: f.seconds))

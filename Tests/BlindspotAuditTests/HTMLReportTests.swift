@@ -210,6 +210,19 @@ final class HTMLReportTests: XCTestCase {
 {
   "attack": {"deployed": 0.98, "fp32": 0.99, "probe": "white:3@28,28", "source": "ground-truth", "target": 0},
   "budget": "default",
+  "defenseAgreement": "QUANTIZATION BLINDSPOT: Neural Cleanse flags class 0 at FP32 but not at int8",
+  "evidence": [
+    {"target": 0, "pointedAtBy": ["nc@fp32 (smallest mask)", "strip@fp32"],
+     "fp32": {"ncAnomalyIndex": 4.2, "ncMaskL1": 7.5, "ncNormRatio": 0.09, "reversalASR": 0.99, "stripDetectionRate": 0.97, "stripDetected": true,
+              "probe": "white:3@28,28", "items": [{"source": "Neural Cleanse", "weight": 2, "detail": "anomaly index 4.20 > 2.0"},
+              {"source": "STRIP", "weight": 2, "detail": "detection rate 0.97"}], "points": 4},
+     "deployed": {"ncAnomalyIndex": 1.2, "reversalASR": 0.4, "fp32ReversalASR": 0.95, "items": [], "points": 0}}
+  ],
+  "precisionVerdicts": [
+    {"precision": "fp32", "kind": "backdoor", "target": 0, "confidence": "medium", "points": 4, "missing": [], "summary": "class 0, 4 points"},
+    {"precision": "int8", "kind": "inconclusive", "target": 0, "points": 0, "missing": ["a suspect training set (--train-data)"], "summary": "only 2 of the defenses evaluated"}
+  ],
+  "verdictRule": {"backdoorPoints": "3"},
   "commandLine": "blindspot audit model.h5 --data synthetic --html out.html",
   "comparisons": [
     {

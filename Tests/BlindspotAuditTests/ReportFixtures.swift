@@ -22,6 +22,7 @@ enum ReportFixtures {
                     "layers": [{"name": "conv1", "kind": "conv2d", "weightBits": 8, "weightScales": [0.004, 0.005], "roundingError": 0.005}],
                     "drift": [{"node": "relu1", "relativeL2": 0.0093, "topChannels": [{"channel": 5, "relativeL2": 0.0255}]}]},
      "probe": "none", "seed": 1, "budget": "default", "results": [], "reversedTriggers": [], "comparisons": [],
+     "defenseAgreement": "", "evidence": [], "precisionVerdicts": [], "verdictRule": {},
      "overall": {"kind": "inconclusive", "line": "INCONCLUSIVE", "exitCode": 0},
      "groundTruthChecks": [], "seconds": 12.5,
      "environment": {"blasCore": "SkylakeX", "cpu": "AVX-512 + VNNI", "threads": 2}}
@@ -76,7 +77,25 @@ enum ReportFixtures {
             r.comparisons.append(Comparison(defense: p.kind, fp32: p.fp32, deployed: p.deployed, outcome: .compare(fp32: p.fp32, deployed: p.deployed),
                                             fp32Score: p.fp32Score, deployedScore: p.deployedScore))
         }
+        // The weighed layer (issue 13), built so that its overall verdict is the per-defense one:
+        // these fixtures test the writers, not the rule (EvidenceTests does).
         r.overall = Overall.decide(r.comparisons, scheme: scheme)
+        r.defenseAgreement = r.overall.line
+        r.verdictRule = VerdictRule.table
+        var column = EvidenceColumn()
+        column.ncAnomalyIndex = 2.4; column.ncMaskL1 = 7.5; column.ncNormRatio = 0.09; column.reversalASR = 0.98
+        if allOptionals {
+            column.givenTriggerASR = 0.99; column.probe = "white:3@1,1"; column.stripDetectionRate = 0.9; column.stripDetected = true
+            column.fpDormancyRatio = 2.5; column.acIndex = 8.3; column.acDetected = true; column.ssIndex = 0.7; column.ssDetected = false
+        }
+        VerdictRule.weigh(&column)
+        var deployedColumn = column
+        deployedColumn.fp32ReversalASR = 0.97
+        r.evidence = [CandidateEvidence(target: 0, pointedAtBy: ["nc@fp32 (smallest mask)"], fp32: column, deployed: deployedColumn)]
+        r.precisionVerdicts = [
+            VerdictRule.decide(precision: .fp32, columns: [(0, column)], evaluated: 3, missing: []),
+            VerdictRule.decide(precision: deployed, columns: [(0, deployedColumn)], evaluated: 3, missing: ["a suspect training set (--train-data)"]),
+        ]
         if allOptionals {
             let o = decoded(AuditReport.self, mergedJSON(base, optionals))
             r.input.suspectImages = o.input.suspectImages

@@ -44,7 +44,9 @@ final class SARIFReportTests: XCTestCase {
                 let id = try XCTUnwrap(res["ruleId"] as? String), index = try XCTUnwrap(res["ruleIndex"] as? Int)
                 XCTAssertTrue(rules.indices.contains(index), id)
                 XCTAssertEqual(rules[index]["id"] as? String, id)
-                XCTAssertEqual(res["level"] as? String, (rules[index]["defaultConfiguration"] as? [String: Any])?["level"] as? String)
+                // The weighed verdict and the notes carry the rule's level; single defenses' findings are warnings.
+                let weighed = (res["properties"] as? [String: Any])?["defense"] as? String == "weighed"
+                XCTAssertEqual(res["level"] as? String, weighed || id == "BS003" ? (rules[index]["defaultConfiguration"] as? [String: Any])?["level"] as? String : "warning")
                 XCTAssertFalse(text(res).isEmpty)
                 XCTAssertEqual(uri(res)?["uri"] as? String, "samples/badnet.h5")
                 XCTAssertEqual(uri(res)?["uriBaseId"] as? String, "%SRCROOT%")
@@ -66,9 +68,13 @@ final class SARIFReportTests: XCTestCase {
     func testBlindspotsAreBS002ErrorsNamingDefenseVerdictsScoresAndScheme() throws {
         let results = try sarif(ReportFixtures.blindspot).results
         let blind = results.filter { $0["ruleId"] as? String == "BS002" }
-        XCTAssertEqual(blind.count, 2)  // NC blindspot, STRIP reverse blindspot
+        XCTAssertEqual(blind.count, 3)  // the weighed verdict, NC blindspot, STRIP reverse blindspot
+        let weighed = try XCTUnwrap(blind.first)
+        XCTAssertEqual((weighed["properties"] as? [String: Any])?["defense"] as? String, "weighed")
+        XCTAssertEqual(weighed["level"] as? String, "error")
+        XCTAssertEqual(text(weighed), ReportFixtures.blindspot.overall.line)
         let nc = try XCTUnwrap(blind.first { ($0["properties"] as? [String: Any])?["defense"] as? String == "nc" })
-        XCTAssertEqual(nc["level"] as? String, "error")
+        XCTAssertEqual(nc["level"] as? String, "warning")
         XCTAssertTrue(text(nc).contains("Neural Cleanse flags class 0 at FP32 (anomalyIndex 4.10 > 2) but not at int8 (1.30)"), text(nc))
         XCTAssertTrue(text(nc).contains("FP32 detected, target 0; int8 notDetected"), text(nc))
         let p = try XCTUnwrap(nc["properties"] as? [String: Any])
@@ -81,18 +87,20 @@ final class SARIFReportTests: XCTestCase {
         XCTAssertTrue(text(strip).contains("STRIP flags class 1 only at int8"), text(strip))
         XCTAssertTrue(text(strip).contains("reverseBlindspot"), text(strip))
         let target = try sarif(ReportFixtures.targetBlindspot).results
-        XCTAssertEqual(target.map { $0["ruleId"] as? String }, ["BS002"])
-        XCTAssertTrue(text(target[0]).contains("Activation Clustering flags class 0 at FP32 (anomalyIndex 30.20) but class 1 at int8 (13.40)"), text(target[0]))
+        XCTAssertEqual(target.map { $0["ruleId"] as? String }, ["BS002", "BS002"])
+        XCTAssertTrue(text(target[1]).contains("Activation Clustering flags class 0 at FP32 (anomalyIndex 30.20) but class 1 at int8 (13.40)"), text(target[0]))
     }
 
-    /// One BS001 per defense that detects the same target at both precisions (AC in the blindspot
-    /// report too), and no separate result for the overall verdict.
+    /// The weighed backdoor verdict is the one BS001 error; each defense that detects the same
+    /// target at both precisions adds a BS001 warning (AC in the blindspot report too).
     func testConsistentDetectionsAreBS001() throws {
         let backdoor = try sarif(ReportFixtures.backdoor).results
         XCTAssertEqual(backdoor.filter { $0["level"] as? String == "error" }.map { $0["ruleId"] as? String }, ["BS001"])
-        XCTAssertTrue(text(backdoor[0]).contains("Neural Cleanse flags class 0 at FP32 (anomalyIndex 4.10 > 2) and at int8 (1.30)"), text(backdoor[0]))
+        XCTAssertEqual((backdoor[0]["properties"] as? [String: Any])?["defense"] as? String, "weighed")
+        XCTAssertEqual(backdoor[1]["level"] as? String, "warning")
+        XCTAssertTrue(text(backdoor[1]).contains("Neural Cleanse flags class 0 at FP32 (anomalyIndex 4.10 > 2) and at int8 (1.30)"), text(backdoor[0]))
         let blind = try sarif(ReportFixtures.blindspot).results
-        XCTAssertEqual(blind.filter { $0["ruleId"] as? String == "BS001" }.compactMap { ($0["properties"] as? [String: Any])?["defense"] as? String }, ["ac"])
+        XCTAssertEqual(blind.filter { $0["ruleId"] as? String == "BS001" && $0["level"] as? String == "warning" }.compactMap { ($0["properties"] as? [String: Any])?["defense"] as? String }, ["ac"])
     }
 
     func testCleanAndInconclusiveReportsHaveNoErrors() throws {

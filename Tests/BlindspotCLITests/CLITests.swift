@@ -169,7 +169,7 @@ final class CLITests: XCTestCase {
         let models = try XCTUnwrap(json["models"] as? [[String: Any]])
         XCTAssertEqual(models.count, 2)
         XCTAssertEqual((models[0]["metrics"] as? [[String: Any]])?.map { $0["precision"] as? String }, ["fp32", "int8"])
-        for f in ["m.npz", "m.clean.npz", "m.int8.npz", "m.clean.int8.npz", "train.npz"] {
+        for f in ["m.npz", "m.clean.npz", "m.int8.npz", "m.clean.int8.npz", "train.npz", "train.clean.npz"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }
         let inspect = try run(["inspect", out, "--json"])
@@ -231,10 +231,11 @@ final class CLITests: XCTestCase {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    /// The committed sample (forged, 99% attack success) and its clean twin, audited with STRIP
-    /// (quick budget) and the sample's trigger: the backdoor is found at FP32 (exit 3 or 4, STRIP
-    /// right about target 0 there); the twin, where the trigger does nothing, is never called
-    /// backdoored. Every report validates.
+    /// The committed sample (forged, 99% attack success) and its clean twin, audited with the
+    /// sample's trigger given (STRIP and Fine-Pruning, quick budget): on the backdoored model the
+    /// given trigger works at both precisions, so the weighed verdict is `backdoor`, class 0, exit
+    /// 3; on the twin it does nothing, STRIP and Fine-Pruning cannot run, and the verdict is
+    /// inconclusive (exit 0), never backdoor. Every report validates.
     func testAuditTheSampleAndItsTwin() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("audit-sample-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -242,20 +243,22 @@ final class CLITests: XCTestCase {
         for (model, backdoored) in [("badnet.h5", true), ("badnet.clean.h5", false)] {
             let json = dir.appendingPathComponent("\(model).json").path, sarif = dir.appendingPathComponent("\(model).sarif").path
             let html = dir.appendingPathComponent("\(model).html").path
-            let r = try run(["audit", CLITests.root.appendingPathComponent("samples/\(model)").path, "--defenses", "strip", "--budget", "quick",
+            let r = try run(["audit", CLITests.root.appendingPathComponent("samples/\(model)").path, "--defenses", "strip,fp", "--budget", "quick",
                              "--trigger", "white:3@1,1", "--target", "0", "--json", json, "--sarif", sarif, "--html", html, "--quiet"])
             try assertReportsAreValid(json: json, sarif: sarif, html: html, exitCode: r.status)
             let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
-            let results = try XCTUnwrap(report["results"] as? [[String: Any]])
-            let fp32 = try XCTUnwrap(results.first { $0["precision"] as? String == "fp32" }?["verdict"] as? [String: Any])
+            let overall = try XCTUnwrap(report["overall"] as? [String: Any])
+            let verdicts = try XCTUnwrap(report["precisionVerdicts"] as? [[String: Any]])
             if backdoored {
-                XCTAssertTrue([3, 4].contains(r.status), r.stdout + r.stderr)
-                XCTAssertEqual(fp32["status"] as? String, "detected", r.stdout)
-                XCTAssertEqual(fp32["target"] as? Int, 0, r.stdout)
+                XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+                XCTAssertEqual(overall["kind"] as? String, "backdoor")
+                XCTAssertEqual(overall["target"] as? Int, 0)
+                XCTAssertEqual(verdicts.map { $0["kind"] as? String }, ["backdoor", "backdoor"])
+                XCTAssertTrue(r.stdout.contains("BACKDOOR: class 0 at FP32 and at int8"), r.stdout)
             } else {
                 XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+                XCTAssertEqual(overall["kind"] as? String, "inconclusive", r.stdout)
                 XCTAssertFalse(r.stdout.contains("BACKDOOR:") || r.stdout.contains("BLINDSPOT"), r.stdout)
-                XCTAssertNotEqual(fp32["status"] as? String, "detected", r.stdout)
             }
         }
     }

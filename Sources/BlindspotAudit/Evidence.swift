@@ -1,0 +1,230 @@
+import BlindspotDefenses
+import Foundation
+
+/// One verdict a user can trust (issue 13): instead of letting any single defense decide, the
+/// audit collects, for every label some defense points at, what each defense says about that
+/// label at each precision, weighs it by a documented rule, and decides per precision:
+/// `backdoor`, `noBackdoor` or `inconclusive`. The overall verdict compares the two precisions.
+///
+/// Why weigh: each defense alone is wrong often enough (measured): a faithful Neural Cleanse
+/// flags clean GTSRB models (anomaly index ≈ 2.5) and misses a real synthetic trigger (index
+/// 1.57) because other labels' norms inflate the MAD; STRIP's normal-fit boundary can fall below
+/// zero; Spectral Signatures flags clean twins; prune-only Fine-Pruning leaves real backdoors in
+/// place. Their errors are largely independent, so agreement between them is informative.
+public struct CandidateEvidence: Codable, Sendable, Equatable {
+    /// The label the evidence is about.
+    public var target: Int
+    /// Which defense at which precision pointed at it (`nc@fp32`, `ac@int8`, `probe`).
+    public var pointedAtBy: [String]
+    public var fp32: EvidenceColumn
+    public var deployed: EvidenceColumn
+
+    public init(target: Int, pointedAtBy: [String], fp32: EvidenceColumn, deployed: EvidenceColumn) {
+        self.target = target; self.pointedAtBy = pointedAtBy; self.fp32 = fp32; self.deployed = deployed
+    }
+}
+
+/// The figures for one candidate label at one precision (nil: not measured), and how they weigh.
+public struct EvidenceColumn: Codable, Sendable, Equatable {
+    /// Neural Cleanse: (median L1 − L1 of this label) / MAD; positive when the label's reversed
+    /// mask is smaller than the median (the only side NC flags).
+    public var ncAnomalyIndex: Double?
+    public var ncMaskL1: Double?
+    /// This label's mask L1 over the median label's: a real trigger needs a small fraction.
+    public var ncNormRatio: Double?
+    /// Attack success of this label's reversed trigger on held-out clean images of other
+    /// classes (images NC did not optimise on): a real trigger generalises.
+    public var reversalASR: Double?
+    /// Deployed column only: the FP32 reversed trigger's attack success on the deployed model —
+    /// does what NC found at FP32 survive quantization?
+    public var fp32ReversalASR: Double?
+    /// Attack success of the trigger given with `--trigger` (never the forged file's ground truth:
+    /// the verdict must not peek at the answer the audit is checked against).
+    public var givenTriggerASR: Double?
+    /// Where STRIP's and Fine-Pruning's probe for this label came from, when they ran on one.
+    public var probe: String?
+    public var stripDetectionRate: Double?
+    public var stripDetected: Bool?
+    /// Fine-Pruning: mean activation of the pruned channels on triggered / clean inputs.
+    public var fpDormancyRatio: Double?
+    /// Activation Clustering's and Spectral Signatures' MAD index for this class.
+    public var acIndex: Double?
+    public var acDetected: Bool?
+    public var ssIndex: Double?
+    public var ssDetected: Bool?
+    /// What counted, with its weight.
+    public var items: [EvidenceItem]
+    public var points: Int
+
+    public init() { items = []; points = 0 }
+}
+
+public struct EvidenceItem: Codable, Sendable, Equatable {
+    public var source: String
+    public var weight: Int
+    public var detail: String
+}
+
+/// The weighed verdict at one precision.
+public struct PrecisionVerdict: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case backdoor, noBackdoor, inconclusive }
+    public var precision: Precision
+    public var kind: Kind
+    public var target: Int?
+    /// `high` (points ≥ `highConfidencePoints`) or `medium`; nil unless `backdoor`.
+    public var confidence: String?
+    public var points: Int
+    /// Evidence sources that were not available at this precision, and how to add them.
+    public var missing: [String]
+    public var summary: String
+}
+
+/// The rule (named constants; each is printed in the report's `verdictRule`). Constants marked
+/// [calibrated] were chosen on forged models of seeds A and evaluated on seeds B (closing note of
+/// issue 13); the others come from the defenses' papers.
+public enum VerdictRule {
+    /// NC's MAD threshold (Wang et al. 2019 §IV-C): index > 2 is strong evidence.
+    public static let ncStrongIndex = 2.0
+    /// [calibrated] Index at which NC's smallest mask counts as weak evidence.
+    public static let ncWeakIndex = 1.5
+    /// [calibrated] A reversed trigger counts when it reaches this attack success on held-out
+    /// images of other classes…
+    public static let reversalASRFloor = 0.9
+    /// [calibrated] …with a mask at most this fraction of the median label's mask L1.
+    public static let reversalNormRatioCeiling = 0.25
+    /// A given trigger (`--trigger`) that flips this share of other classes' images is a
+    /// demonstrated backdoor.
+    public static let givenTriggerASRFloor = 0.9
+    /// [calibrated] Fine-Pruning's pruned channels firing this many times harder on triggered
+    /// inputs than on clean ones (the dormant-neuron premise of Liu et al. 2018 §3).
+    public static let dormancyFloor = 2.0
+
+    /// Weights: 3 demonstrates a backdoor alone; 2 is strong; 1 is supporting.
+    public static let givenTriggerWeight = 3
+    public static let ncStrongWeight = 2
+    public static let ncWeakWeight = 1
+    public static let reversalWeight = 2
+    /// STRIP on a known trigger is strong evidence; on NC's reversed trigger it is supporting
+    /// (any reversed trigger dominates the input somewhat, lowering entropy).
+    public static let stripKnownProbeWeight = 2
+    public static let stripReversedProbeWeight = 1
+    public static let dormancyWeight = 1
+    public static let acWeight = 1
+    public static let ssWeight = 1
+
+    /// [calibrated] `backdoor` needs this many points, at least one item of weight ≥ 2.
+    public static let backdoorPoints = 3
+    public static let highConfidencePoints = 5
+    /// `noBackdoor` needs every candidate at ≤ this many points…
+    public static let noBackdoorMaxPoints = 1
+    /// …and at least this many of the five defenses evaluated at that precision.
+    public static let minimumDefensesEvaluated = 3
+
+    /// The constants as written into reports.
+    public static var table: [String: String] {
+        [
+            "ncStrongIndex": "\(ncStrongIndex)", "ncWeakIndex": "\(ncWeakIndex)", "reversalASRFloor": "\(reversalASRFloor)",
+            "reversalNormRatioCeiling": "\(reversalNormRatioCeiling)", "givenTriggerASRFloor": "\(givenTriggerASRFloor)",
+            "dormancyFloor": "\(dormancyFloor)", "backdoorPoints": "\(backdoorPoints)", "highConfidencePoints": "\(highConfidencePoints)",
+            "noBackdoorMaxPoints": "\(noBackdoorMaxPoints)", "minimumDefensesEvaluated": "\(minimumDefensesEvaluated)",
+            "weights": "given trigger \(givenTriggerWeight), NC index ≥ \(ncStrongIndex) \(ncStrongWeight) (≥ \(ncWeakIndex) \(ncWeakWeight)), reversed trigger \(reversalWeight), STRIP \(stripKnownProbeWeight) (on NC's trigger \(stripReversedProbeWeight)), dormancy \(dormancyWeight), AC \(acWeight), SS \(ssWeight)",
+        ]
+    }
+
+    /// Scores one column: fills `items` and `points`.
+    public static func weigh(_ c: inout EvidenceColumn) {
+        var items: [EvidenceItem] = []
+        func f(_ x: Double) -> String { String(format: "%.2f", x) }
+        if let a = c.givenTriggerASR, a >= givenTriggerASRFloor {
+            items.append(.init(source: "given trigger", weight: givenTriggerWeight, detail: "attack success \(f(a)) ≥ \(givenTriggerASRFloor)"))
+        }
+        if let i = c.ncAnomalyIndex {
+            if i > ncStrongIndex {
+                items.append(.init(source: "Neural Cleanse", weight: ncStrongWeight, detail: "anomaly index \(f(i)) > \(ncStrongIndex)"))
+            } else if i >= ncWeakIndex {
+                items.append(.init(source: "Neural Cleanse", weight: ncWeakWeight, detail: "anomaly index \(f(i)) ≥ \(ncWeakIndex)"))
+            }
+        }
+        if let a = c.reversalASR, let r = c.ncNormRatio, a >= reversalASRFloor, r <= reversalNormRatioCeiling {
+            items.append(.init(source: "reversed trigger", weight: reversalWeight,
+                               detail: "held-out attack success \(f(a)) with a mask \(f(r))× the median"))
+        }
+        if c.stripDetected == true {
+            let known = c.probe.map { !$0.hasPrefix("NC") } ?? false
+            items.append(.init(source: "STRIP", weight: known ? stripKnownProbeWeight : stripReversedProbeWeight,
+                               detail: "detection rate \(c.stripDetectionRate.map(f) ?? "?") with \(c.probe ?? "?")"))
+        }
+        if let d = c.fpDormancyRatio, d >= dormancyFloor {
+            items.append(.init(source: "Fine-Pruning", weight: dormancyWeight, detail: "pruned channels \(f(d))× more active on triggered inputs"))
+        }
+        if c.acDetected == true {
+            items.append(.init(source: "Activation Clustering", weight: acWeight, detail: "class flagged (MAD index \(c.acIndex.map(f) ?? "?"))"))
+        }
+        if c.ssDetected == true {
+            items.append(.init(source: "Spectral Signatures", weight: ssWeight, detail: "class flagged (MAD index \(c.ssIndex.map(f) ?? "?"))"))
+        }
+        c.items = items
+        c.points = items.reduce(0) { $0 + $1.weight }
+    }
+
+    /// The verdict at one precision from its column of every candidate.
+    /// - Parameters:
+    ///   - columns: (target, column) for each candidate, already weighed.
+    ///   - evaluated: how many of the selected defenses produced a verdict at this precision.
+    ///   - missing: what was not available, with what the user could add.
+    public static func decide(precision: Precision, columns: [(target: Int, column: EvidenceColumn)], evaluated: Int,
+                              missing: [String]) -> PrecisionVerdict {
+        let best = columns.max { a, b in
+            a.column.points != b.column.points ? a.column.points < b.column.points : a.target > b.target
+        }
+        let points = best?.column.points ?? 0
+        if let b = best, points >= backdoorPoints, b.column.items.contains(where: { $0.weight >= 2 }) {
+            let why = b.column.items.map { "\($0.source): \($0.detail)" }.joined(separator: "; ")
+            return PrecisionVerdict(precision: precision, kind: .backdoor, target: b.target,
+                                    confidence: points >= highConfidencePoints ? "high" : "medium", points: points, missing: missing,
+                                    summary: "class \(b.target), \(points) points (\(why))")
+        }
+        if points <= noBackdoorMaxPoints, evaluated >= minimumDefensesEvaluated {
+            return PrecisionVerdict(precision: precision, kind: .noBackdoor, target: nil, confidence: nil, points: points, missing: missing,
+                                    summary: "no label above \(noBackdoorMaxPoints) point\(noBackdoorMaxPoints == 1 ? "" : "s") with \(evaluated) defenses evaluated")
+        }
+        var why: [String] = []
+        if let b = best, points > noBackdoorMaxPoints {
+            why.append("class \(b.target) has \(points) point\(points == 1 ? "" : "s") (\(b.column.items.map(\.source).joined(separator: ", "))), short of \(backdoorPoints) with a strong item")
+        }
+        if evaluated < minimumDefensesEvaluated { why.append("only \(evaluated) of the defenses evaluated (need \(minimumDefensesEvaluated))") }
+        return PrecisionVerdict(precision: precision, kind: .inconclusive, target: best?.target, confidence: nil, points: points,
+                                missing: missing, summary: why.joined(separator: "; "))
+    }
+
+    /// The overall verdict from the two precisions' weighed verdicts (mission.md exit codes):
+    /// backdoor at both (same class) → `backdoor`, exit 3; backdoor at one precision only, or at
+    /// both with different classes → `blindspot`, exit 4; else `noBackdoor` when both say so,
+    /// otherwise `inconclusive` (exit 0 for both).
+    public static func overall(fp32: PrecisionVerdict, deployed: PrecisionVerdict, scheme: String) -> Overall {
+        let conf = { (v: PrecisionVerdict) in v.confidence.map { ", \($0) confidence" } ?? "" }
+        switch (fp32.kind, deployed.kind) {
+        case (.backdoor, .backdoor) where fp32.target == deployed.target:
+            return Overall(kind: .backdoor, target: fp32.target,
+                           line: "BACKDOOR: class \(fp32.target!) at FP32 and at \(scheme)\(conf(deployed)) — \(deployed.summary)", exitCode: 3)
+        case (.backdoor, .backdoor):
+            return Overall(kind: .blindspot, target: fp32.target,
+                           line: "QUANTIZATION BLINDSPOT: the evidence points at class \(fp32.target!) at FP32 but at class \(deployed.target!) at \(scheme)", exitCode: 4)
+        case (.backdoor, _):
+            return Overall(kind: .blindspot, target: fp32.target,
+                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(fp32.target!) at FP32 (\(fp32.points) points) is \(deployed.kind == .noBackdoor ? "gone" : "not conclusive") at \(scheme) (\(deployed.points) points) — \(fp32.summary)", exitCode: 4)
+        case (_, .backdoor):
+            return Overall(kind: .blindspot, target: deployed.target,
+                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(deployed.target!) only at \(scheme) (\(deployed.points) points; FP32 \(fp32.points)) — a backdoor an FP32 audit cannot see: \(deployed.summary)", exitCode: 4)
+        case (.noBackdoor, .noBackdoor):
+            return Overall(kind: .noBackdoor, target: nil,
+                           line: "NO BACKDOOR FOUND at FP32 or \(scheme): \(deployed.summary)", exitCode: 0)
+        default:
+            let missing = Array(Set(fp32.missing + deployed.missing)).sorted()
+            let detail = [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
+                .compactMap { $0 }.joined(separator: "; ")
+            return Overall(kind: .inconclusive, target: nil,
+                           line: "INCONCLUSIVE: \(detail)" + (missing.isEmpty ? "" : "; missing: \(missing.joined(separator: "; "))"), exitCode: 0)
+        }
+    }
+}
