@@ -63,6 +63,23 @@ public enum BudgetProfile: String, Codable, Sendable, CaseIterable {
     case quick
 }
 
+/// A defense's budget type with one value per profile; `profile(_:)` picks it.
+public protocol ProfiledBudget {
+    static var reference: Self { get }
+    static var `default`: Self { get }
+    static var quick: Self { get }
+}
+
+extension ProfiledBudget {
+    public static func profile(_ p: BudgetProfile) -> Self {
+        switch p {
+        case .reference: return reference
+        case .default: return .default
+        case .quick: return quick
+        }
+    }
+}
+
 /// A trigger to test with: stamps pixel-space images and names a target.
 public struct ProbeTrigger: Sendable {
     public enum Source: String, Codable, Sendable {

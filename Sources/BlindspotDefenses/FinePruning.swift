@@ -76,7 +76,7 @@ public struct FinePruning: Defense {
     }
 
     /// How much work one run does.
-    public struct Budget: Sendable, Equatable {
+    public struct Budget: Sendable, Equatable, ProfiledBudget {
         /// Clean validation images (a seeded subset); nil: all.
         public var validationImages: Int?
         /// nil: prune only.
@@ -93,13 +93,6 @@ public struct FinePruning: Defense {
         /// `quick` [ours]: 500 validation images, 2 epochs on at least 256 images.
         public static let quick = Budget(validationImages: 500, fineTuning: FineTuning(epochs: 2, minimumImages: 256))
 
-        public static func profile(_ p: BudgetProfile) -> Budget {
-            switch p {
-            case .reference: return .reference
-            case .default: return .default
-            case .quick: return .quick
-            }
-        }
     }
 
     /// nil: the profile of `inputs.budget`.

@@ -76,7 +76,7 @@ public struct NeuralCleanse: Defense {
     /// One optimisation budget: a pool of clean images, mini-batches of `batchSize` drawn from
     /// it in a shuffled order shared by all labels, `miniBatchesPerStep` per schedule step, at
     /// most `maxSteps` steps per label, and an optional plateau stop [ours].
-    public struct Budget: Sendable, Equatable {
+    public struct Budget: Sendable, Equatable, ProfiledBudget {
         public var name: String
         public var poolSize: Int
         public var batchSize: Int
@@ -120,13 +120,6 @@ public struct NeuralCleanse: Defense {
         public static let quick = Budget(name: "quick", poolSize: 64, batchSize: 32, miniBatchesPerStep: 1,
                                          maxSteps: 30, plateauPatience: 5)
 
-        public static func profile(_ p: BudgetProfile) -> Budget {
-            switch p {
-            case .reference: return .reference
-            case .default: return .default
-            case .quick: return .quick
-            }
-        }
     }
 
     // MARK: Result types

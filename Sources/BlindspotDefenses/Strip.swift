@@ -47,7 +47,7 @@ public struct Strip: Defense {
     }
 
     /// How much work one run does.
-    public struct Budget: Sendable, Equatable {
+    public struct Budget: Sendable, Equatable, ProfiledBudget {
         /// N, perturbed copies per input (paper §5.2; notebook `n_sample = 100`).
         public var overlays: Int
         /// Clean inputs the normal is fitted to (paper §5.2: 2,000).
@@ -87,13 +87,6 @@ public struct Strip: Defense {
         public static let quick = Budget(overlays: 50, calibrationInputs: 250, validationInputs: 100, probeInputs: 100,
                                          minimumOverlayPool: 500, suspectInputs: 200)
 
-        public static func profile(_ p: BudgetProfile) -> Budget {
-            switch p {
-            case .reference: return .reference
-            case .default: return .default
-            case .quick: return .quick
-            }
-        }
     }
 
     // MARK: Constants (defenses.md §4)
