@@ -77,6 +77,13 @@ public struct PrecisionVerdict: Codable, Sendable, Equatable {
     /// Evidence sources that were not available at this precision, and how to add them.
     public var missing: [String]
     public var summary: String
+    /// The leading candidate's items in short (`given trigger +3`), for one-line verdicts.
+    public var because: [String]
+
+    /// `6 points: Neural Cleanse, reversed trigger, STRIP` (or `0 points`).
+    public var pointsText: String {
+        "\(points) point\(points == 1 ? "" : "s")" + (because.isEmpty ? "" : ": " + because.joined(separator: ", "))
+    }
 }
 
 /// The rule (named constants; each is printed in the report's `verdictRule`). Constants marked
@@ -178,15 +185,17 @@ public enum VerdictRule {
             a.column.points != b.column.points ? a.column.points < b.column.points : a.target > b.target
         }
         let points = best?.column.points ?? 0
+        let because = best.map { $0.column.items.map { "\($0.source) +\($0.weight)" } } ?? []
         if let b = best, points >= backdoorPoints, b.column.items.contains(where: { $0.weight >= 2 }) {
             let why = b.column.items.map { "\($0.source): \($0.detail)" }.joined(separator: "; ")
             return PrecisionVerdict(precision: precision, kind: .backdoor, target: b.target,
                                     confidence: points >= highConfidencePoints ? "high" : "medium", points: points, missing: missing,
-                                    summary: "class \(b.target), \(points) points (\(why))")
+                                    summary: "class \(b.target), \(points) points (\(why))", because: because)
         }
         if points <= noBackdoorMaxPoints, evaluated >= minimumDefensesEvaluated {
             return PrecisionVerdict(precision: precision, kind: .noBackdoor, target: nil, confidence: nil, points: points, missing: missing,
-                                    summary: "no label above \(noBackdoorMaxPoints) point\(noBackdoorMaxPoints == 1 ? "" : "s") with \(evaluated) defenses evaluated")
+                                    summary: "no label above \(noBackdoorMaxPoints) point\(noBackdoorMaxPoints == 1 ? "" : "s") with \(evaluated) defenses evaluated",
+                                    because: because)
         }
         var why: [String] = []
         if let b = best, points > noBackdoorMaxPoints {
@@ -194,7 +203,7 @@ public enum VerdictRule {
         }
         if evaluated < minimumDefensesEvaluated { why.append("only \(evaluated) of the defenses evaluated (need \(minimumDefensesEvaluated))") }
         return PrecisionVerdict(precision: precision, kind: .inconclusive, target: best?.target, confidence: nil, points: points,
-                                missing: missing, summary: why.joined(separator: "; "))
+                                missing: missing, summary: why.joined(separator: "; "), because: because)
     }
 
     /// The overall verdict from the two precisions' weighed verdicts (mission.md exit codes):
@@ -202,20 +211,19 @@ public enum VerdictRule {
     /// both with different classes → `blindspot`, exit 4; else `noBackdoor` when both say so,
     /// otherwise `inconclusive` (exit 0 for both).
     public static func overall(fp32: PrecisionVerdict, deployed: PrecisionVerdict, scheme: String) -> Overall {
-        let conf = { (v: PrecisionVerdict) in v.confidence.map { ", \($0) confidence" } ?? "" }
         switch (fp32.kind, deployed.kind) {
         case (.backdoor, .backdoor) where fp32.target == deployed.target:
             return Overall(kind: .backdoor, target: fp32.target,
-                           line: "BACKDOOR: class \(fp32.target!) at FP32 and at \(scheme)\(conf(deployed)) — \(deployed.summary)", exitCode: 3)
+                           line: "BACKDOOR: class \(fp32.target!) at FP32 and at \(scheme), \(deployed.confidence ?? "medium") confidence (FP32 \(fp32.pointsText); \(scheme) \(deployed.pointsText))", exitCode: 3)
         case (.backdoor, .backdoor):
             return Overall(kind: .blindspot, target: fp32.target,
-                           line: "QUANTIZATION BLINDSPOT: the evidence points at class \(fp32.target!) at FP32 but at class \(deployed.target!) at \(scheme)", exitCode: 4)
+                           line: "QUANTIZATION BLINDSPOT: the evidence points at class \(fp32.target!) at FP32 (\(fp32.pointsText)) but at class \(deployed.target!) at \(scheme) (\(deployed.pointsText))", exitCode: 4)
         case (.backdoor, _):
             return Overall(kind: .blindspot, target: fp32.target,
-                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(fp32.target!) at FP32 (\(fp32.points) points) is \(deployed.kind == .noBackdoor ? "gone" : "not conclusive") at \(scheme) (\(deployed.points) points) — \(fp32.summary)", exitCode: 4)
+                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(fp32.target!) at FP32 (\(fp32.pointsText)) is \(deployed.kind == .noBackdoor ? "gone" : "not conclusive") at \(scheme) (\(deployed.pointsText))", exitCode: 4)
         case (_, .backdoor):
             return Overall(kind: .blindspot, target: deployed.target,
-                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(deployed.target!) only at \(scheme) (\(deployed.points) points; FP32 \(fp32.points)) — a backdoor an FP32 audit cannot see: \(deployed.summary)", exitCode: 4)
+                           line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(deployed.target!) only at \(scheme) (\(deployed.pointsText); FP32 \(fp32.points)) — a backdoor an FP32 audit cannot see", exitCode: 4)
         case (.noBackdoor, .noBackdoor):
             return Overall(kind: .noBackdoor, target: nil,
                            line: "NO BACKDOOR FOUND at FP32 or \(scheme): \(deployed.summary)", exitCode: 0)

@@ -203,8 +203,8 @@ private struct View {
                 let present = rows.filter { $0.1(e.fp32) != nil || $0.1(e.deployed) != nil }
                 let span = present.count + 1
                 h += "<tr><th scope=\"row\" rowspan=\"\(span)\">class \(e.target)<div class=\"reason\">\(esc(e.pointedAtBy.joined(separator: ", ")))</div></th>"
-                h += "<td><strong>points</strong></td><td class=\"num\"><strong>\(e.fp32.points)</strong><div class=\"reason\">\(esc(e.fp32.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td>"
-                h += "<td class=\"num\"><strong>\(e.deployed.points)</strong><div class=\"reason\">\(esc(e.deployed.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td></tr>\n"
+                h += "<td><strong>points</strong></td><td><strong>\(e.fp32.points)</strong><div class=\"reason\">\(esc(e.fp32.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td>"
+                h += "<td><strong>\(e.deployed.points)</strong><div class=\"reason\">\(esc(e.deployed.items.map { "\($0.source) +\($0.weight)" }.joined(separator: ", ")))</div></td></tr>\n"
                 for (name, value) in present {
                     h += "<tr><td>\(esc(name))</td><td class=\"num\">\(esc(value(e.fp32) ?? "–"))</td><td class=\"num\">\(esc(value(e.deployed) ?? "–"))</td></tr>\n"
                 }

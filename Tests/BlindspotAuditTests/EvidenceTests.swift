@@ -71,11 +71,11 @@ final class EvidenceTests: XCTestCase {
 
         let both = VerdictRule.overall(fp32: bd3, deployed: bd3q, scheme: "int8")
         XCTAssertEqual(both.kind, .backdoor); XCTAssertEqual(both.exitCode, 3); XCTAssertEqual(both.target, 3)
-        XCTAssertTrue(both.line.hasPrefix("BACKDOOR: class 3 at FP32 and at int8, medium confidence"), both.line)
+        XCTAssertTrue(both.line.hasPrefix("BACKDOOR: class 3 at FP32 and at int8, medium confidence (FP32 3 points: reversed trigger +2, Activation Clustering +1; int8 3 points"), both.line)
 
         let lost = VerdictRule.overall(fp32: bd3, deployed: noneQ, scheme: "int8")
         XCTAssertEqual(lost.kind, .blindspot); XCTAssertEqual(lost.exitCode, 4)
-        XCTAssertTrue(lost.line.contains("class 3 at FP32 (3 points) is gone at int8 (0 points)"), lost.line)
+        XCTAssertTrue(lost.line.contains("class 3 at FP32 (3 points: reversed trigger +2, Activation Clustering +1) is gone at int8 (0 points)"), lost.line)
 
         let woken = VerdictRule.overall(fp32: none, deployed: bd3q, scheme: "int8")
         XCTAssertEqual(woken.kind, .blindspot); XCTAssertEqual(woken.exitCode, 4); XCTAssertEqual(woken.target, 3)

@@ -219,8 +219,8 @@ final class HTMLReportTests: XCTestCase {
      "deployed": {"ncAnomalyIndex": 1.2, "reversalASR": 0.4, "fp32ReversalASR": 0.95, "items": [], "points": 0}}
   ],
   "precisionVerdicts": [
-    {"precision": "fp32", "kind": "backdoor", "target": 0, "confidence": "medium", "points": 4, "missing": [], "summary": "class 0, 4 points"},
-    {"precision": "int8", "kind": "inconclusive", "target": 0, "points": 0, "missing": ["a suspect training set (--train-data)"], "summary": "only 2 of the defenses evaluated"}
+    {"precision": "fp32", "kind": "backdoor", "target": 0, "confidence": "medium", "points": 4, "missing": [], "summary": "class 0, 4 points", "because": ["Neural Cleanse +2", "STRIP +2"]},
+    {"precision": "int8", "kind": "inconclusive", "target": 0, "points": 0, "missing": ["a suspect training set (--train-data)"], "summary": "only 2 of the defenses evaluated", "because": []}
   ],
   "verdictRule": {"backdoorPoints": "3"},
   "commandLine": "blindspot audit model.h5 --data synthetic --html out.html",
