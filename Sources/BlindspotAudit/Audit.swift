@@ -236,8 +236,8 @@ public enum Audit {
         return (clean.subset(Array(0..<h)), clean.subset(Array(h..<n)))
     }
 
-    /// Evidence per candidate label (VerdictRule): labels NC ranks first or flags, labels AC, SS
-    /// or STRIP flag, and the probe's target.
+    /// Evidence per candidate label (VerdictRule): labels NC ranks first or flags, labels any
+    /// defense flags, and the target of a given or NC-reversed probe (not of the ground truth).
     static func gatherEvidence(models: [ModelUnderTest], results: [DefenseResult], ncTriggers: [String: [NeuralCleanse.ReversedTrigger]],
                                heldOut: ImageSet, probe: ProbeTrigger?, given: ProbeTrigger?, attack: AttackFigures?,
                                classCount: Int) -> [CandidateEvidence] {
@@ -252,7 +252,9 @@ public enum Audit {
                 if let t = r.verdict.target { candidates[t, default: []].append("\(r.defense)@\(p)") }
             }
         }
-        if let probe { candidates[probe.target, default: []].append("probe (\(probe.source.rawValue))") }
+        // A forged file's ground truth may serve as STRIP's and Fine-Pruning's probe, but it never
+        // nominates a candidate: the verdict must not be pointed at the answer it is checked against.
+        if let probe, probe.source != .groundTruth { candidates[probe.target, default: []].append("probe (\(probe.source.rawValue))") }
 
         func column(_ t: Int, _ m: ModelUnderTest, deployedColumn: Bool) -> EvidenceColumn {
             var c = EvidenceColumn()
