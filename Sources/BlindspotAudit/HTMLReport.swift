@@ -173,7 +173,8 @@ private struct View {
     func evidence() -> String {
         var h = "<p>The verdict weighs what every defense says about each candidate label, at each precision "
         h += "(rule and constants under “Conventions”). A backdoor needs \(VerdictRule.backdoorPoints) points including a strong item (weight ≥ 2).</p>\n"
-        h += "<table class=\"verdicts\">\n<thead><tr><th>precision</th><th>weighed verdict</th><th>points</th><th>why</th></tr></thead>\n<tbody>\n"
+        h += "<table class=\"verdicts\">\n<colgroup><col class=\"e-p\"/><col class=\"e-v\"/><col class=\"e-n\"/><col class=\"e-why\"/></colgroup>\n"
+        h += "<thead><tr><th>precision</th><th>weighed verdict</th><th>points</th><th>why</th></tr></thead>\n<tbody>\n"
         for v in r.precisionVerdicts {
             let cls = v.kind == .backdoor ? "st-detected" : v.kind == .noBackdoor ? "st-notDetected" : "st-notEvaluated"
             let name = v.kind == .backdoor ? "backdoor → class \(v.target.map(String.init) ?? "?")" : v.kind == .noBackdoor ? "no backdoor found" : "inconclusive"
@@ -187,7 +188,8 @@ private struct View {
         if r.evidence.isEmpty {
             h += "<p class=\"muted\">No defense pointed at any label.</p>\n"
         } else {
-            h += "<table class=\"verdicts\">\n<thead><tr><th>candidate</th><th>figure</th><th>FP32</th><th>\(esc(scheme))</th></tr></thead>\n<tbody>\n"
+            h += "<table class=\"verdicts\">\n<colgroup><col class=\"e-c\"/><col class=\"e-f\"/><col class=\"e-x\"/><col class=\"e-x\"/></colgroup>\n"
+            h += "<thead><tr><th>candidate</th><th>figure</th><th>FP32</th><th>\(esc(scheme))</th></tr></thead>\n<tbody>\n"
             for e in r.evidence {
                 let rows: [(String, (EvidenceColumn) -> String?)] = [
                     ("NC anomaly index", { $0.ncAnomalyIndex.map { f($0, 2) } }),
@@ -668,6 +670,8 @@ thead th { background: var(--soft); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.verdicts { width: 100%; table-layout: fixed; }
 col.w-def { width: 17%; } col.w-v { width: 25%; } col.w-s { width: 8%; } col.w-o { width: 17%; }
+col.e-p { width: 12%; } col.e-v { width: 20%; } col.e-n { width: 8%; } col.e-why { width: 60%; }
+col.e-c { width: 20%; } col.e-f { width: 30%; } col.e-x { width: 25%; }
 table.verdicts .badge { white-space: normal; }
 table.compact { font-size: 0.82rem; }
 table.compact td, table.compact th { padding: 2px 7px; }
