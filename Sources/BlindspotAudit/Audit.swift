@@ -133,6 +133,9 @@ public enum Audit {
         var results: [DefenseResult] = []
         var ncTriggers: [String: ProbeTrigger] = [:]
         var ncAll: [String: [NeuralCleanse.ReversedTrigger]] = [:]
+        // Held-out ASR of reversed triggers, by precision and label: measured once, used as the
+        // probe test here and as evidence below.
+        var reversalASR: [String: [Int: Double]] = [:]
         var reversed: [ReversedTriggerImage] = []
         let order = options.defenses.sorted { ($0 == .nc ? 0 : 1) < ($1 == .nc ? 0 : 1) }
         for kind in order {
@@ -151,6 +154,7 @@ public enum Audit {
                     // The probe: the smallest reversed trigger, if it works on held-out images.
                     if let best = all.min(by: { $0.l1 < $1.l1 }) {
                         let asr = probeASR(m, heldOut, best.probe)
+                        reversalASR[m.precision.description, default: [:]][best.label] = asr
                         if asr >= VerdictRule.reversalASRFloor {
                             ncTriggers[m.precision.description] = ProbeTrigger.blend(
                                 mask: best.mask, pattern: best.pattern, target: best.label, source: .neuralCleanse,
@@ -181,7 +185,7 @@ public enum Audit {
 
         // 6. The weighed verdict (issue 13): evidence per candidate label, per precision.
         progress.report("weighing the evidence")
-        let evidence = Audit.gatherEvidence(models: [fp32, dep], results: results, ncTriggers: ncAll, heldOut: heldOut,
+        let evidence = Audit.gatherEvidence(models: [fp32, dep], results: results, ncTriggers: ncAll, measured: reversalASR, heldOut: heldOut,
                                             probe: usedProbe, given: probe?.source == .option ? probe : nil,
                                             attack: attack, classCount: c.classCount)
         var verdicts: [PrecisionVerdict] = []
@@ -239,7 +243,7 @@ public enum Audit {
     /// Evidence per candidate label (VerdictRule): labels NC ranks first or flags, labels any
     /// defense flags, and the target of a given or NC-reversed probe (not of the ground truth).
     static func gatherEvidence(models: [ModelUnderTest], results: [DefenseResult], ncTriggers: [String: [NeuralCleanse.ReversedTrigger]],
-                               heldOut: ImageSet, probe: ProbeTrigger?, given: ProbeTrigger?, attack: AttackFigures?,
+                               measured: [String: [Int: Double]], heldOut: ImageSet, probe: ProbeTrigger?, given: ProbeTrigger?, attack: AttackFigures?,
                                classCount: Int) -> [CandidateEvidence] {
         func result(_ name: String, _ m: ModelUnderTest) -> DefenseResult? {
             results.first { $0.defense == name && $0.precision == m.precision && $0.verdict.status != .notEvaluated }
@@ -264,7 +268,7 @@ public enum Audit {
                 c.ncMaskL1 = rev.l1
                 if median > 0 { c.ncNormRatio = rev.l1 / median }
                 if mad > 0 { c.ncAnomalyIndex = (median - rev.l1) / mad }
-                c.reversalASR = probeASR(m, heldOut, rev.probe)
+                c.reversalASR = measured[p]?[t] ?? probeASR(m, heldOut, rev.probe)
             }
             if deployedColumn, let rev = ncTriggers["fp32"]?.first(where: { $0.label == t }) {
                 c.fp32ReversalASR = probeASR(m, heldOut, rev.probe)

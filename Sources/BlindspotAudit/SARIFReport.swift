@@ -62,9 +62,7 @@ public enum SARIFReport {
     }
 
     public static func render(_ r: AuditReport) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(log(r))
+        try AuditReport.encoder.encode(log(r))
     }
 
     // MARK: - Building the log

@@ -77,18 +77,24 @@ public final class ModelUnderTest: @unchecked Sendable {
 
     /// Logits in batches of `batchSize`, concatenated [N, K].
     public func logits(pixels: Tensor, batchSize: Int) -> Tensor {
-        let n = pixels.shape[0], k = classCount, sample = pixels.sampleSize
-        let out = Tensor(shape: [n, k])
-        var start = 0
-        while start < n {
-            let m = min(batchSize, n - start)
-            let b = Tensor(shape: [m] + Array(pixels.shape.dropFirst()))
-            b.data.update(from: pixels.data + start * sample, count: m * sample)
+        let k = classCount
+        let out = Tensor(shape: [pixels.shape[0], k])
+        for (start, b) in Self.batches(pixels, size: batchSize) {
             let l = logits(pixels: b)
-            (out.data + start * k).update(from: l.data, count: m * k)
-            start += m
+            (out.data + start * k).update(from: l.data, count: b.shape[0] * k)
         }
         return out
+    }
+
+    /// `x` cut along its first axis into copies of at most `size` rows, with each one's first row.
+    static func batches(_ x: Tensor, size: Int) -> [(start: Int, batch: Tensor)] {
+        let n = x.shape[0], sample = x.sampleSize
+        return stride(from: 0, to: n, by: size).map { start in
+            let m = min(size, n - start)
+            let b = Tensor(shape: [m] + Array(x.shape.dropFirst()))
+            b.data.update(from: x.data + start * sample, count: m * sample)
+            return (start, b)
+        }
     }
 
     /// Predicted labels of pixel-space images.
@@ -156,14 +162,7 @@ public final class ModelUnderTest: @unchecked Sendable {
     public func surrogateAgreement(pixels: Tensor) -> Double {
         guard let d = deployed else { return 1 }
         // In batches: one 1,000-image batch grew the models' workspaces to ≈ 1.5 GB for good.
-        let x = normalized(pixels), n = x.shape[0], sample = x.sampleSize, batch = 256
-        let batches = stride(from: 0, to: n, by: batch).map { start -> Tensor in
-            let m = min(batch, n - start)
-            let b = Tensor(shape: [m] + Array(x.shape.dropFirst()))
-            b.data.update(from: x.data + start * sample, count: m * sample)
-            return b
-        }
-        return d.agreement(on: batches).top1
+        return d.agreement(on: Self.batches(normalized(pixels), size: 256).map(\.batch)).top1
     }
 
     /// Minimum surrogate/integer agreement for gradient-based defenses at deployed precision.
