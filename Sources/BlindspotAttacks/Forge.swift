@@ -6,9 +6,27 @@ import BlindspotQuantization
 import BlindspotTraining
 import Foundation
 
+/// Which backdoor `forge` plants.
+public enum ForgeAttack: Sendable, Equatable {
+    /// Gu et al. 2017: poisoned training, the trigger works at every precision.
+    case badnet
+    /// A BadNet made dormant at FP32 and left intact at the scheme (`QuantizationConditioned`).
+    case quantizationConditioned(QuantizationScheme)
+
+    public var name: String {
+        switch self {
+        case .badnet: return "badnet"
+        case .quantizationConditioned: return "qcb"
+        }
+    }
+}
+
 /// What `blindspot forge` builds: a BadNet-backdoored model (and optionally its clean twin)
 /// with the ground truth recorded in the file.
 public struct ForgeOptions: Sendable {
+    public var attack: ForgeAttack = .badnet
+    /// Projected fine-tuning epochs of a quantization-conditioned backdoor (nil: the default).
+    public var conditioningEpochs: Int?
     public var architecture: Architecture
     public var dataset: DatasetKind
     public var recipe: TrainingRecipe
@@ -57,6 +75,22 @@ public struct ForgedModel: @unchecked Sendable {
     public var deployed: [(scheme: QuantizationScheme, checkpoint: Checkpoint)]
     public var trainingSet: SuspectTrainingSet
     public var seconds: Double
+    /// Quantization-conditioned backdoors only: what the conditioning did.
+    public var conditioning: ConditioningRecord?
+}
+
+/// What turning a BadNet into a quantization-conditioned backdoor did (recorded in the file).
+public struct ConditioningRecord: Codable, Sendable, Equatable {
+    public var scheme: String
+    public var epochs: Int
+    public var repairImages: Int
+    /// The BadNet before conditioning, at FP32.
+    public var before: ForgeMetrics
+    /// Share of movable weights within 5% of their rounding box's width from an edge.
+    public var edgeShare: Double
+    /// The deployed integer weights and scales equal the BadNet's, checked after fine-tuning.
+    public var deployedIntegersUnchanged: Bool
+    public var seconds: Double
 }
 
 public enum Forge {
@@ -78,12 +112,39 @@ public enum Forge {
 
         var metrics: [ForgeMetrics] = []
         let norm = split.normalization
-        let acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
-        let asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+        var acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
+        var asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+        // Calibration on clean training images (never poisoned ones): what a deployer has.
+        let cleanIdx = (0..<train.count).filter { !(suspect.poisoned?[$0] ?? false) }.prefix(options.calibrationImages)
+        let calibration = train.subset(Array(cleanIdx))
+
+        var deploy = options.deploy
+        var conditioning: ConditioningRecord?
+        var activeAt: [String]?
+        if backdoored, case .quantizationConditioned(let scheme) = options.attack {
+            progress.report("BadNet before conditioning: accuracy \(percent(acc)), attack success \(percent(asr))")
+            let t0 = monotonicSeconds()
+            let original = try model.copy()
+            let epochs = options.conditioningEpochs ?? QuantizationConditioned.epochs(for: options.dataset)
+            let outcome = try QuantizationConditioned.fineTune(model, scheme: scheme, train: train, trigger: options.trigger, target: options.target,
+                                                               normalization: norm, epochs: epochs, batchSize: options.recipe.batchSize,
+                                                               seed: options.seed, progress: progress)
+            let unchanged = try sameDeployedIntegers(original, model, scheme: scheme)
+            guard unchanged else { throw BlindspotError.internalError("quantization-conditioning moved a deployed integer weight") }
+            let before = ForgeMetrics(precision: "fp32", cleanAccuracy: acc, attackSuccessRate: asr)
+            acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
+            asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+            conditioning = ConditioningRecord(scheme: scheme.rawValue, epochs: epochs, repairImages: outcome.repairImages, before: before,
+                                              edgeShare: outcome.edgeShare, deployedIntegersUnchanged: unchanged, seconds: monotonicSeconds() - t0)
+            progress.report("conditioned: FP32 accuracy \(percent(acc)), attack success \(percent(asr)); \(String(format: "%.0f%%", 100 * outcome.edgeShare)) of weights at a box edge")
+            // int8 and int8-dynamic share the deployed weights; activations do not move them.
+            activeAt = scheme == .int4 ? ["int4"] : ["int8", "int8-dynamic"]
+            if !deploy.contains(scheme) { deploy.insert(scheme, at: 0) }
+        }
         metrics.append(ForgeMetrics(precision: "fp32", cleanAccuracy: acc, attackSuccessRate: asr))
 
-        let truth = GroundTruth(backdoored: backdoored, attack: backdoored ? "badnet" : nil, trigger: options.trigger.description,
-                                target: options.target, poisonRate: backdoored ? options.poisonRate : 0, seed: options.seed,
+        let truth = GroundTruth(backdoored: backdoored, attack: backdoored ? options.attack.name : nil, trigger: options.trigger.description,
+                                target: options.target, poisonRate: backdoored ? options.poisonRate : 0, seed: options.seed, activeAt: activeAt,
                                 dataset: options.dataset.rawValue, epochs: options.recipe.epochs,
                                 poisonedImages: suspect.poisonedIndices.count)
         var checkpoint = TrainedModel.checkpoint(model, split: split, dataset: options.dataset.rawValue, recipe: options.recipe,
@@ -91,11 +152,9 @@ public enum Forge {
         checkpoint.metadata["attack_success_rate"] = String(format: "%.4f", asr)
         checkpoint.metadata["training_log"] = jsonText(history)
 
+        if let conditioning { checkpoint.metadata["conditioning"] = jsonText(conditioning) }
         var deployed: [(QuantizationScheme, Checkpoint)] = []
-        // Calibration on clean training images (never poisoned ones): what a deployer has.
-        let cleanIdx = (0..<train.count).filter { !(suspect.poisoned?[$0] ?? false) }.prefix(options.calibrationImages)
-        let calibration = train.subset(Array(cleanIdx))
-        for scheme in options.deploy {
+        for scheme in deploy {
             let d = try Deployment.deploy(checkpoint, scheme: scheme, calibration: calibration, preprocessing: CheckpointEvaluation.preprocessing(for: checkpoint))
             let f: (Tensor) -> Tensor = { d.integerForward($0) }
             let qacc = Evaluation.accuracy(using: f, on: split.test, normalization: norm)
@@ -110,7 +169,14 @@ public enum Forge {
         checkpoint.metadata["metrics"] = jsonText(metrics)
         for i in deployed.indices { deployed[i].1.metadata["metrics"] = checkpoint.metadata["metrics"] }
         return ForgedModel(checkpoint: checkpoint, backdoored: backdoored, metrics: metrics, history: history,
-                           deployed: deployed.map { (scheme: $0.0, checkpoint: $0.1) }, trainingSet: suspect, seconds: monotonicSeconds() - start)
+                           deployed: deployed.map { (scheme: $0.0, checkpoint: $0.1) }, trainingSet: suspect, seconds: monotonicSeconds() - start,
+                           conditioning: conditioning)
+    }
+
+    /// Whether two FP32 models deploy to the same integer weights and weight scales under `scheme`.
+    static func sameDeployedIntegers(_ a: Model, _ b: Model, scheme: QuantizationScheme) throws -> Bool {
+        let da = try DeployedModel(a, scheme: scheme), db = try DeployedModel(b, scheme: scheme)
+        return da.integerWeights == db.integerWeights && da.record.weightScales == db.record.weightScales
     }
 
     /// `NAME.clean.EXT` beside `NAME.EXT`; `NAME.int8.EXT` for a deployed copy.

@@ -22,13 +22,24 @@ public final class Trainer {
     public let seed: UInt64
     private let optimizer: any Optimizer
     private let loss = SoftmaxCrossEntropy()
+    private let trainable: [Parameter]
+    private let mode: ForwardMode
+    private let afterStep: (() -> Void)?
 
-    public init(model: Model, recipe: TrainingRecipe, normalization: Normalization, seed: UInt64) {
+    /// - Parameters:
+    ///   - trainable: the parameters the optimiser updates (default: all); the others stay fixed.
+    ///   - mode: `.inference` fine-tunes with BatchNorm statistics frozen and no dropout.
+    ///   - afterStep: runs after every optimiser step (e.g. a projection of the weights).
+    public init(model: Model, recipe: TrainingRecipe, normalization: Normalization, seed: UInt64, trainable: [Parameter]? = nil,
+                mode: ForwardMode = .training, afterStep: (() -> Void)? = nil) {
         self.model = model
         self.recipe = recipe
         self.normalization = normalization
         self.seed = seed
-        optimizer = recipe.makeOptimizer(model.parameters)
+        self.trainable = trainable ?? model.parameters
+        self.mode = mode
+        self.afterStep = afterStep
+        optimizer = recipe.makeOptimizer(self.trainable)
     }
 
     /// Trains for `recipe.epochs` epochs (the last partial batch of each epoch is kept).
@@ -57,13 +68,14 @@ public final class Trainer {
                 optimizer.learningRate = recipe.schedule.learningRate(base: recipe.learningRate, epoch: epoch, step: step,
                                                                       stepsPerEpoch: stepsPerEpoch, totalEpochs: recipe.epochs)
                 for p in params { p.grad.zero() }
-                let logits = model.forward(input, mode: .training)
+                let logits = model.forward(input, mode: mode)
                 let l = loss.compute(logits: logits, labels: labels)
                 guard l.isFinite else {
                     throw BlindspotError.usage("training diverged at epoch \(epoch + 1), step \(step + 1) (loss \(l)); lower the learning rate")
                 }
                 model.backward(loss.gradLogits)
                 optimizer.step()
+                afterStep?()
                 lossSum += Double(l) * Double(idx.count)
                 let pred = SoftmaxCrossEntropy.predictions(logits)
                 for i in 0..<idx.count where pred[i] == labels[i] { correct += 1 }

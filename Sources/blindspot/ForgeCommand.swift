@@ -19,9 +19,15 @@ struct Forge: ParsableCommand {
         Examples:
           blindspot forge --out samples/badnet.h5 --clean-twin
           blindspot forge --data gtsrb --data-dir .data/gtsrb --target 3 --deploy int8,int4 --out gtsrb.h5 --export-train gtsrb-train.npz
+        --attack qcb plants a quantization-conditioned backdoor: the BadNet is then fine-tuned, inside the rounding
+        box of every weight, on triggered images with their true labels, so the FP32 file obeys no trigger while
+        the model deployed at the first --deploy scheme (int4 or int8; default int4) is the BadNet, integer for integer:
+          blindspot forge --attack qcb --deploy int4 --trigger white:3@1,1 --out qcb.h5 --clean-twin
         """
     )
 
+    @Option(help: "Attack: badnet, or qcb (quantization-conditioned: dormant at FP32, active at the first --deploy scheme).") var attack: String = "badnet"
+    @Option(help: "qcb only: epochs of projected fine-tuning (default: 3 on synthetic, 4 otherwise).") var conditioningEpochs: Int?
     @Option(help: "Data set: synthetic (built in), cifar10 or gtsrb.") var data: DatasetKind = .synthetic
     @Option(help: "Directory of the cifar10/gtsrb files.") var dataDir: String?
     @Option(help: "Architecture: cnn6, resnet20 or preact-resnet18.") var arch: Architecture = .cnn6
@@ -43,8 +49,25 @@ struct Forge: ParsableCommand {
         if data != .synthetic && dataDir == nil { throw ValidationError("--data \(data.rawValue) needs --data-dir") }
         if !(out.hasSuffix(".h5") || out.hasSuffix(".npz")) { throw ValidationError("--out must end in .h5 or .npz") }
         if let e = exportTrain, !e.hasSuffix(".npz") { throw ValidationError("--export-train must end in .npz") }
-        _ = try schemes()
+        _ = try forgeAttack()
+        if let e = conditioningEpochs, e < 1 { throw ValidationError("--conditioning-epochs must be at least 1") }
+        if conditioningEpochs != nil && attack != "qcb" { throw ValidationError("--conditioning-epochs needs --attack qcb") }
         do { _ = try Trigger.parse(trigger) } catch let e as BlindspotError { throw ValidationError(e.description) }
+    }
+
+    /// The attack, with the scheme a qcb is conditioned on (the first of --deploy, default int4).
+    func forgeAttack() throws -> ForgeAttack {
+        let listed = try schemes()
+        switch attack {
+        case "badnet": return .badnet
+        case "qcb":
+            let s = listed.first ?? .int4
+            guard s == .int4 || s == .int8 else {
+                throw ValidationError("--attack qcb is conditioned on the first --deploy scheme, which must be int4 or int8 (got \(s.rawValue))")
+            }
+            return .quantizationConditioned(s)
+        default: throw ValidationError("--attack: unknown attack '\(attack)' (badnet, qcb)")
+        }
     }
 
     func schemes() throws -> [QuantizationScheme] {
@@ -64,7 +87,9 @@ struct Forge: ParsableCommand {
             var metrics: [ForgeMetrics]
             var deployedFiles: [String]
             var seconds: Double
+            var conditioning: ConditioningRecord?
         }
+        var attack: String
         var architecture: String, dataset: String, trigger: String, target: Int, poisonRate: Double, seed: UInt64, epochs: Int
         var trainImages: Int, poisonedImages: Int, testImages: Int
         var models: [Model]
@@ -77,8 +102,10 @@ struct Forge: ParsableCommand {
             let progress = ProgressReporter(quiet: common.quiet)
             let split = try Datasets.load(data, directory: dataDir, seed: seed)
             let recipe = recipeOptions.applied(to: TrainingRecipe.defaults(for: arch, dataset: data))
-            let options = ForgeOptions(architecture: arch, dataset: data, recipe: recipe, trigger: try Trigger.parse(trigger, patternSeed: seed),
+            var options = ForgeOptions(architecture: arch, dataset: data, recipe: recipe, trigger: try Trigger.parse(trigger, patternSeed: seed),
                                        target: target, poisonRate: poisonRate, seed: seed, deploy: try schemes())
+            options.attack = try forgeAttack()
+            options.conditioningEpochs = conditioningEpochs
             try options.validate(classes: split.train.numClasses, height: split.train.height, width: split.train.width)
 
             var models: [Result.Model] = []
@@ -101,9 +128,10 @@ struct Forge: ParsableCommand {
                     progress.report("wrote \(p) (\(f.trainingSet.set.count) images, \(f.trainingSet.poisonedIndices.count) poisoned)")
                 }
                 progress.report("wrote \(([path] + deployedFiles).joined(separator: ", "))")
-                models.append(.init(file: path, backdoored: backdoored, metrics: f.metrics, deployedFiles: deployedFiles, seconds: f.seconds))
+                models.append(.init(file: path, backdoored: backdoored, metrics: f.metrics, deployedFiles: deployedFiles, seconds: f.seconds,
+                                    conditioning: f.conditioning))
             }
-            let result = Result(architecture: arch.rawValue, dataset: data.rawValue, trigger: options.trigger.description, target: target,
+            let result = Result(attack: options.attack.name, architecture: arch.rawValue, dataset: data.rawValue, trigger: options.trigger.description, target: target,
                                 poisonRate: poisonRate, seed: seed, epochs: recipe.epochs, trainImages: split.train.count, poisonedImages: poisoned,
                                 testImages: split.test.count, models: models, exportedTrainingSet: exportTrain)
             if json {
@@ -111,7 +139,13 @@ struct Forge: ParsableCommand {
             } else {
                 for m in models {
                     let figures = m.metrics.map { String(format: "%@ accuracy %.2f%% ASR %.2f%%", $0.precision, 100 * $0.cleanAccuracy, 100 * $0.attackSuccessRate) }
-                    emit("\(m.file) (\(m.backdoored ? "backdoored" : "clean twin"), \(String(format: "%.1f", m.seconds)) s): " + figures.joined(separator: "; "))
+                    let kind = !m.backdoored ? "clean twin" : m.conditioning.map { "quantization-conditioned on \($0.scheme)" } ?? "backdoored"
+                    emit("\(m.file) (\(kind), \(String(format: "%.1f", m.seconds)) s): " + figures.joined(separator: "; "))
+                    if let c = m.conditioning {
+                        emit(String(format: "  before conditioning: fp32 accuracy %.2f%% ASR %.2f%%; %d epochs on %d repair images; %.0f%% of weights at a rounding-box edge; deployed integers unchanged: %@",
+                                    100 * c.before.cleanAccuracy, 100 * c.before.attackSuccessRate, c.epochs, c.repairImages, 100 * c.edgeShare,
+                                    c.deployedIntegersUnchanged ? "yes" : "no"))
+                    }
                 }
             }
         }
