@@ -208,7 +208,12 @@ public enum Audit {
             let cols = evidence.map { (target: $0.target, column: i == 0 ? $0.fp32 : $0.deployed) }
             verdicts.append(VerdictRule.decide(precision: m.precision, columns: cols, evaluated: evaluated, missing: missing))
         }
-        let overall = VerdictRule.overall(fp32: verdicts[0], deployed: verdicts[1], scheme: scheme.rawValue)
+        // Trigger-free: where the FP32 weights sit inside their int8 and int4 rounding intervals.
+        let rounding = c.quantization == nil ? [RoundingPositions(fp32Model, bits: 8), RoundingPositions(fp32Model, bits: 4)] : nil
+        let overall = VerdictRule.overall(fp32: verdicts[0], deployed: verdicts[1], scheme: scheme.rawValue,
+                                          dormancy: Audit.dormancy(verdicts[1], evidence: evidence, given: probe?.source == .option ? probe : nil,
+                                                                   attack: attack, scheme: scheme.rawValue),
+                                          roundingMarks: rounding ?? [])
         var checks: [GroundTruthCheck] = []
         if let truth {
             for r in results {
@@ -226,11 +231,25 @@ public enum Audit {
                            precision: decision,
                            deployment: .init(cleanAccuracyFP32: accFP, cleanAccuracyDeployed: accQ, surrogateAgreement: agreement,
                                              calibrationImages: deployed.calibrationImages, calibrationPercentile: deployed.calibrationPercentile,
-                                             layers: deployed.layers, drift: drift),
+                                             layers: deployed.layers, drift: drift, roundingPositions: rounding),
                            attack: attack, probe: probeSource, seed: options.seed, budget: options.budget.rawValue,
                            results: results, reversedTriggers: reversed, comparisons: comparisons, defenseAgreement: perDefense.line,
                            evidence: evidence, precisionVerdicts: verdicts, verdictRule: VerdictRule.table, overall: overall, groundTruth: truth, groundTruthChecks: checks,
                            seconds: monotonicSeconds() - start, environment: .current)
+    }
+
+    /// The deployed verdict's trigger at both precisions: the given one, else the deployed
+    /// precision's reversed trigger (never the forged file's ground truth).
+    static func dormancy(_ v: PrecisionVerdict, evidence: [CandidateEvidence], given: ProbeTrigger?, attack: AttackFigures?,
+                         scheme: String) -> TriggerDormancy? {
+        guard v.kind == .backdoor, let t = v.target else { return nil }
+        if let g = given, g.target == t, let a = attack {
+            return TriggerDormancy(trigger: "the given trigger \(g.description)", fp32ASR: a.fp32, deployedASR: a.deployed)
+        }
+        if let e = evidence.first(where: { $0.target == t }), let f = e.fp32.deployedReversalASR, let d = e.deployed.reversalASR {
+            return TriggerDormancy(trigger: "Neural Cleanse's \(scheme) reversed trigger", fp32ASR: f, deployedASR: d)
+        }
+        return nil
     }
 
     /// The clean images split in two (first half for NC's optimisation, second half held out).
@@ -272,6 +291,9 @@ public enum Audit {
             }
             if deployedColumn, let rev = ncTriggers["fp32"]?.first(where: { $0.label == t }) {
                 c.fp32ReversalASR = probeASR(m, heldOut, rev.probe)
+            }
+            if !deployedColumn, let rev = ncTriggers[models[1].precision.description]?.first(where: { $0.label == t }) {
+                c.deployedReversalASR = probeASR(m, heldOut, rev.probe)
             }
             if let g = given, g.target == t, let a = attack { c.givenTriggerASR = deployedColumn ? a.deployed : a.fp32 }
             if let probe, probe.target == t {

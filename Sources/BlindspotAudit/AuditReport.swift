@@ -28,6 +28,9 @@ public struct AuditReport: Codable, Sendable {
         public var calibrationPercentile: Double?
         public var layers: [LayerQuantization]
         public var drift: [LayerDrift]
+        /// FP32 files: where the weights sit inside their int8 and int4 rounding intervals
+        /// (a pile-up at the edges marks a quantization-conditioned backdoor).
+        public var roundingPositions: [RoundingPositions]?
     }
 
     /// Probe ASR at both precisions, when a probe trigger is known.

@@ -1,4 +1,5 @@
 import BlindspotDefenses
+import BlindspotQuantization
 import Foundation
 
 /// One verdict a user can trust (issue 13): instead of letting any single defense decide, the
@@ -38,6 +39,9 @@ public struct EvidenceColumn: Codable, Sendable, Equatable {
     /// Deployed column only: the FP32 reversed trigger's attack success on the deployed model —
     /// does what NC found at FP32 survive quantization?
     public var fp32ReversalASR: Double?
+    /// FP32 column only: the deployed reversed trigger's attack success on the FP32 model — does
+    /// what NC found after quantization work before it? (A quantization-conditioned backdoor's does not.)
+    public var deployedReversalASR: Double?
     /// Attack success of the trigger given with `--trigger` (never the forged file's ground truth:
     /// the verdict must not peek at the answer the audit is checked against).
     public var givenTriggerASR: Double?
@@ -127,6 +131,11 @@ public enum VerdictRule {
     /// …and at least this many of the five defenses evaluated at that precision.
     public static let minimumDefensesEvaluated = 3
 
+    /// A trigger that works at the deployed precision is dormant at FP32 when its FP32 attack
+    /// success stays at or below this [ours]: the line then names a quantization-conditioned
+    /// backdoor (issue 12) rather than a blindspot of the defenses.
+    public static let dormantASRCeiling = 0.5
+
     /// The constants as written into reports.
     public static var table: [String: String] {
         [
@@ -134,6 +143,7 @@ public enum VerdictRule {
             "reversalNormRatioCeiling": "\(reversalNormRatioCeiling)", "givenTriggerASRFloor": "\(givenTriggerASRFloor)",
             "dormancyFloor": "\(dormancyFloor)", "backdoorPoints": "\(backdoorPoints)", "highConfidencePoints": "\(highConfidencePoints)",
             "noBackdoorMaxPoints": "\(noBackdoorMaxPoints)", "minimumDefensesEvaluated": "\(minimumDefensesEvaluated)",
+            "dormantASRCeiling": "\(dormantASRCeiling)", "roundingEdgeRatio": "\(RoundingPositions.flagRatio)",
             "weights": "given trigger \(givenTriggerWeight), NC index ≥ \(ncStrongIndex) \(ncStrongWeight) (≥ \(ncWeakIndex) \(ncWeakWeight)), reversed trigger \(reversalWeight), STRIP \(stripKnownProbeWeight) (on NC's trigger \(stripReversedProbeWeight)), dormancy \(dormancyWeight), AC \(acWeight), SS \(ssWeight)",
         ]
     }
@@ -210,7 +220,24 @@ public enum VerdictRule {
     /// backdoor at both (same class) → `backdoor`, exit 3; backdoor at one precision only, or at
     /// both with different classes → `blindspot`, exit 4; else `noBackdoor` when both say so,
     /// otherwise `inconclusive` (exit 0 for both).
-    public static func overall(fp32: PrecisionVerdict, deployed: PrecisionVerdict, scheme: String) -> Overall {
+    ///
+    /// Quantization-conditioned backdoors (issue 12): when the evidence is for a backdoor only at
+    /// the deployed precision and `dormancy` shows its trigger idle at FP32, the line says so;
+    /// `roundingMarks` (grids whose weights pile up at rounding-interval edges) are appended, and
+    /// turn a clean verdict inconclusive: a file conditioned for another precision than the one
+    /// audited is not clean.
+    public static func overall(fp32: PrecisionVerdict, deployed: PrecisionVerdict, scheme: String, dormancy: TriggerDormancy? = nil,
+                               roundingMarks: [RoundingPositions] = []) -> Overall {
+        let marks = roundingMarks.filter { !$0.standingOut.isEmpty }
+        let markText = marks.map { "weights pile up at \($0.grid) rounding-interval edges in \($0.standingOut.count) of \($0.layers.count) layers" }
+            .joined(separator: "; ")
+        if deployed.kind == .backdoor, fp32.kind != .backdoor, let d = dormancy, d.fp32ASR <= dormantASRCeiling {
+            func pct(_ x: Double) -> String { String(format: "%.0f%%", 100 * x) }
+            return Overall(kind: .blindspot, target: deployed.target,
+                           line: "QUANTIZATION-CONDITIONED BACKDOOR: class \(deployed.target!) obeys \(d.trigger) only after \(scheme) quantization "
+                               + "(attack success \(pct(d.fp32ASR)) at FP32 → \(pct(d.deployedASR)) at \(scheme); \(scheme) \(deployed.pointsText); FP32 \(fp32.points))"
+                               + (markText.isEmpty ? "" : "; \(markText)") + " — a backdoor an FP32 audit cannot see", exitCode: 4)
+        }
         switch (fp32.kind, deployed.kind) {
         case (.backdoor, .backdoor) where fp32.target == deployed.target:
             return Overall(kind: .backdoor, target: fp32.target,
@@ -224,6 +251,11 @@ public enum VerdictRule {
         case (_, .backdoor):
             return Overall(kind: .blindspot, target: deployed.target,
                            line: "QUANTIZATION BLINDSPOT: backdoor evidence for class \(deployed.target!) only at \(scheme) (\(deployed.pointsText); FP32 \(fp32.points)) — a backdoor an FP32 audit cannot see", exitCode: 4)
+        case (.noBackdoor, .noBackdoor) where !marks.isEmpty:
+            let grids = marks.map(\.grid).filter { $0 != scheme }
+            return Overall(kind: .inconclusive, target: nil,
+                           line: "INCONCLUSIVE: no backdoor evidence at FP32 or \(scheme), but \(markText) — the mark of a quantization-conditioned backdoor"
+                               + (grids.isEmpty ? "" : "; audit again with --deploy \(grids[0])"), exitCode: 0)
         case (.noBackdoor, .noBackdoor):
             return Overall(kind: .noBackdoor, target: nil,
                            line: "NO BACKDOOR FOUND at FP32 or \(scheme): \(deployed.summary)", exitCode: 0)
@@ -232,7 +264,21 @@ public enum VerdictRule {
             let detail = [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
                 .compactMap { $0 }.joined(separator: "; ")
             return Overall(kind: .inconclusive, target: nil,
-                           line: "INCONCLUSIVE: \(detail)" + (missing.isEmpty ? "" : "; missing: \(missing.joined(separator: "; "))"), exitCode: 0)
+                           line: "INCONCLUSIVE: \(detail)" + (markText.isEmpty ? "" : "; \(markText)")
+                               + (missing.isEmpty ? "" : "; missing: \(missing.joined(separator: "; "))"), exitCode: 0)
         }
+    }
+}
+
+/// A trigger measured at both precisions for the deployed verdict's target: the given one
+/// (`--trigger`) or the deployed precision's reversed trigger (held-out images).
+public struct TriggerDormancy: Codable, Sendable, Equatable {
+    /// `the given trigger white:3@1,1` or `NC's int4 reversed trigger`.
+    public var trigger: String
+    public var fp32ASR: Double
+    public var deployedASR: Double
+
+    public init(trigger: String, fp32ASR: Double, deployedASR: Double) {
+        self.trigger = trigger; self.fp32ASR = fp32ASR; self.deployedASR = deployedASR
     }
 }

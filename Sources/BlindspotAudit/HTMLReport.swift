@@ -1,3 +1,4 @@
+import BlindspotQuantization
 import BlindspotDefenses
 import Foundation
 
@@ -533,6 +534,20 @@ private struct View {
             }
             h += "</tbody>\n</table>\n"
         }
+        for rp in r.deployment.roundingPositions ?? [] {
+            let band = String(format: "%.0f%%", 100 * RoundingPositions.edgeBand)
+            h += "<h3>Weights inside their \(esc(rp.grid)) rounding intervals</h3>\n<p>\(esc(TextReport.roundingSummary(rp))). "
+            h += "Ordinary training leaves weights spread smoothly across the rounding ties (the band within \(band) of a tie holds about as many "
+            h += "as the next band inward, ratio ≈ 1); projected fine-tuning for a quantization-conditioned backdoor piles them against the edges. "
+            h += "A layer stands out at a ratio ≥ \(f(RoundingPositions.flagRatio, 1)) with ≥ \(RoundingPositions.minimumWeights) weights.</p>\n"
+            h += "<table class=\"compact\">\n<thead><tr><th>layer</th><th>weights</th><th>within \(band) of a tie</th><th>next band</th><th>ratio</th></tr></thead>\n<tbody>\n"
+            for l in rp.layers {
+                h += "<tr\(l.standsOut ? " class=\"flag\"" : "")><td><code>\(esc(l.layer))</code></td><td class=\"num\">\(l.weights)</td>"
+                h += "<td class=\"num\">\(f(100 * l.edgeShare, 1))%</td><td class=\"num\">\(f(100 * l.innerShare, 1))%</td>"
+                h += "<td class=\"num\">\(l.edgeRatio.map { f($0, 2) } ?? "–")\(l.standsOut ? " ⚑" : "")</td></tr>\n"
+            }
+            h += "</tbody>\n</table>\n"
+        }
         let layers = r.deployment.layers
         if !layers.isEmpty {
             h += "<details>\n<summary>Quantized layers (\(layers.count))</summary>\n<table class=\"compact\">\n"
@@ -668,6 +683,7 @@ table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
 thead th { background: var(--soft); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.flag td { background: #fdf6f5; }
 table.verdicts { width: 100%; table-layout: fixed; }
 col.w-def { width: 17%; } col.w-v { width: 25%; } col.w-s { width: 8%; } col.w-o { width: 17%; }
 col.e-p { width: 12%; } col.e-v { width: 20%; } col.e-n { width: 8%; } col.e-why { width: 60%; }

@@ -1,4 +1,5 @@
 import BlindspotEngine
+import BlindspotQuantization
 
 /// What `blindspot inspect` reports about a checkpoint (`schemas/inspect.schema.json`).
 public struct Inspection: Codable, Sendable {
@@ -31,6 +32,9 @@ public struct Inspection: Codable, Sendable {
     public var groundTruth: GroundTruth?
     /// For a deployed checkpoint: its scheme and calibration.
     public var deployedAs: String?
+    /// FP32 files only: where the weights fall inside their int8 and int4 rounding intervals
+    /// (a pile-up at the edges is the mark of a quantization-conditioned backdoor).
+    public var roundingPositions: [RoundingPositions]?
     public var metadata: [String: String]
     public var warnings: [String]
 
@@ -72,6 +76,7 @@ public struct Inspection: Codable, Sendable {
             "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
                 + (q.activations.isEmpty ? "" : ", \(q.activations.count) calibrated activation ranges (\(q.calibrationImages ?? 0) images)")
         }
+        roundingPositions = c.quantization == nil ? [RoundingPositions(m, bits: 8), RoundingPositions(m, bits: 4)] : nil
         metadata = c.metadata
         warnings = c.warnings
     }

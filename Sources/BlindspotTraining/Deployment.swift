@@ -51,6 +51,14 @@ extension Deployment {
             if let conv = n.layer as? Conv2d { grids.append(StorageAnalysis.grid(of: conv.weight.value)) }
             if let fc = n.layer as? Linear { grids.append(StorageAnalysis.grid(of: fc.weight.value)) }
         }
+        // Weights piled up at one grid's rounding-interval edges were tuned for that grid
+        // (a quantization-conditioned backdoor): audit the precision they were conditioned for.
+        for bits in [4, 8] {
+            let r = RoundingPositions(c.model, bits: bits)
+            if !r.standingOut.isEmpty {
+                return (bits == 4 ? .int4 : .int8, "FP32 weights, but in \(r.standingOut.count) of \(r.layers.count) layers they pile up at the edges of their \(r.grid) rounding intervals (tuned for \(r.grid))")
+            }
+        }
         if let g = grids.first, g != .none, grids.allSatisfy({ $0 == g }) {
             switch g {
             case .int4PerChannel: return (.int4, "every conv/linear weight lies on a per-channel 16-level grid")

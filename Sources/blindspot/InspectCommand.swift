@@ -1,6 +1,7 @@
 import ArgumentParser
 import BlindspotCheckpoint
 import BlindspotCore
+import BlindspotQuantization
 import Foundation
 
 struct Inspect: ParsableCommand {
@@ -55,6 +56,12 @@ struct Inspect: ParsableCommand {
         if let names = r.classNames { s += "classes: \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")\n" }
         if let g = r.groundTruth {
             s += "ground truth: " + (g.backdoored ? "backdoored (\(g.attack ?? "attack"), trigger \(g.trigger ?? "?"), target \(g.target.map(String.init) ?? "?"))" : "clean") + "\n"
+        }
+        for rp in r.roundingPositions ?? [] {
+            let out = rp.layers.filter(\.standsOut)
+            s += "weights at \(rp.grid) rounding-interval edges: " + (out.isEmpty ? "no layer stands out" : out.map { l in
+                String(format: "%@ %.1f%% within %.0f%% of a tie (%.1f× the next band)", l.layer, 100 * l.edgeShare, 100 * RoundingPositions.edgeBand, l.edgeRatio ?? .infinity)
+            }.joined(separator: "; ") + " — the mark of a quantization-conditioned backdoor") + "\n"
         }
         for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { s += "\(k): \(v)\n" }
         for warning in r.warnings { s += "warning: \(warning)\n" }

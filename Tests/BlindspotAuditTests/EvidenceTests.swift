@@ -1,5 +1,7 @@
 import BlindspotAudit
 import BlindspotDefenses
+import BlindspotEngine
+import BlindspotQuantization
 import XCTest
 
 /// The weighing rule (issue 13) on hand-built evidence: each item's threshold, each branch of the
@@ -92,5 +94,46 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(inconclusive.line.contains("missing: a trigger to test"), inconclusive.line)
         // A backdoor at FP32 whose deployed evidence is merely inconclusive is still a blindspot.
         XCTAssertEqual(VerdictRule.overall(fp32: bd3, deployed: unsure, scheme: "int8").exitCode, 4)
+    }
+}
+
+/// Issue 12: the overall line for a backdoor that sleeps at FP32, and the rounding-edge mark.
+extension EvidenceTests {
+
+    /// One int4 layer with a quarter of its weights piled at rounding-interval edges.
+    func marked() throws -> RoundingPositions {
+        let m = Model(name: "t", inputShape: [4000])
+        let fc = Linear(inFeatures: 4000, outFeatures: 1)
+        try m.add("fc", fc)
+        var w = [Float](repeating: 0, count: 4000)
+        for i in 0..<4000 {
+            let position: Float = i % 4 == 0 ? 0.02 : Float(i % 1000) / 1000 + 0.0005
+            w[i] = (Float(i % 7 - 3) + position - 0.5) / 7
+        }
+        w[0] = 1
+        fc.weight.value.copy(from: Tensor(shape: [1, 4000], values: w))
+        return RoundingPositions(m, bits: 4)
+    }
+
+    func testDormantTriggerNamesAQuantizationConditionedBackdoor() throws {
+        let none = verdict(.fp32, []), bdQ = verdict(.deployed("int4"), [(6, weighed(strong))])
+        let dormant = TriggerDormancy(trigger: "Neural Cleanse's int4 reversed trigger", fp32ASR: 0.03, deployedASR: 0.97)
+        let o = VerdictRule.overall(fp32: none, deployed: bdQ, scheme: "int4", dormancy: dormant, roundingMarks: [try marked()])
+        XCTAssertEqual(o.kind, .blindspot); XCTAssertEqual(o.exitCode, 4); XCTAssertEqual(o.target, 6)
+        XCTAssertTrue(o.line.hasPrefix("QUANTIZATION-CONDITIONED BACKDOOR: class 6 obeys Neural Cleanse's int4 reversed trigger only after int4 quantization (attack success 3% at FP32 → 97% at int4"), o.line)
+        XCTAssertTrue(o.line.contains("weights pile up at int4 rounding-interval edges in 1 of 1 layers"), o.line)
+        // A trigger that works at FP32 as well is not dormant: the generic blindspot line.
+        let awake = VerdictRule.overall(fp32: none, deployed: bdQ, scheme: "int4",
+                                        dormancy: TriggerDormancy(trigger: "t", fp32ASR: 0.9, deployedASR: 0.97))
+        XCTAssertTrue(awake.line.hasPrefix("QUANTIZATION BLINDSPOT: backdoor evidence for class 6 only at int4"), awake.line)
+        XCTAssertEqual(awake.exitCode, 4)
+    }
+
+    func testRoundingMarkTurnsACleanVerdictInconclusive() throws {
+        let none = verdict(.fp32, []), noneQ = verdict(.deployed("int8"), [])
+        let o = VerdictRule.overall(fp32: none, deployed: noneQ, scheme: "int8", roundingMarks: [try marked()])
+        XCTAssertEqual(o.kind, .inconclusive); XCTAssertEqual(o.exitCode, 0)
+        XCTAssertTrue(o.line.contains("the mark of a quantization-conditioned backdoor; audit again with --deploy int4"), o.line)
+        XCTAssertEqual(VerdictRule.overall(fp32: none, deployed: noneQ, scheme: "int8").kind, .noBackdoor)
     }
 }

@@ -1,6 +1,7 @@
 import BlindspotAudit
 import BlindspotCheckpoint
 import BlindspotDefenses
+import BlindspotEngine
 import BlindspotQuantization
 import Foundation
 
@@ -91,6 +92,7 @@ enum ReportFixtures {
         VerdictRule.weigh(&column)
         var deployedColumn = column
         deployedColumn.fp32ReversalASR = 0.97
+        if allOptionals { column.deployedReversalASR = 0.95 }
         r.evidence = [CandidateEvidence(target: 0, pointedAtBy: ["nc@fp32 (smallest mask)"], fp32: column, deployed: deployedColumn)]
         r.precisionVerdicts = [
             VerdictRule.decide(precision: .fp32, columns: [(0, column)], evaluated: 3, missing: []),
@@ -103,6 +105,8 @@ enum ReportFixtures {
             r.deployment.calibrationImages = o.deployment.calibrationImages
             r.deployment.calibrationPercentile = o.deployment.calibrationPercentile
             r.deployment.layers += o.deployment.layers
+            let m = try! Architecture.cnn6.build(classes: 10, seed: 1)
+            r.deployment.roundingPositions = [RoundingPositions(m, bits: 8), RoundingPositions(m, bits: 4)]
             r.attack = o.attack
             r.probe = "ground truth white:3@1,1 → 0"
             r.groundTruth = GroundTruth(backdoored: true, attack: "badnet", trigger: "white:3@1,1", target: 0, poisonRate: 0.1, seed: 1,
