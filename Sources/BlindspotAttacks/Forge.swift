@@ -88,7 +88,8 @@ public struct ConditioningRecord: Codable, Sendable, Equatable {
     public var before: ForgeMetrics
     /// Share of movable weights within 5% of their rounding box's width from an edge.
     public var edgeShare: Double
-    /// The deployed integer weights and scales equal the BadNet's, checked after fine-tuning.
+    /// The deployed model (integer weights, scales, biases, calibrated activation ranges) equals
+    /// the BadNet's, checked after fine-tuning with the same calibration images.
     public var deployedIntegersUnchanged: Bool
     public var seconds: Double
 }
@@ -110,17 +111,60 @@ public enum Forge {
         let history = try Trainer(model: model, recipe: options.recipe, normalization: split.normalization, seed: options.seed)
             .fit(suspect.set, progress: progress)
 
-        var metrics: [ForgeMetrics] = []
-        let norm = split.normalization
-        var acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
-        var asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
+        let truth = GroundTruth(backdoored: backdoored, attack: backdoored ? "badnet" : nil, trigger: options.trigger.description,
+                                target: options.target, poisonRate: backdoored ? options.poisonRate : 0, seed: options.seed,
+                                dataset: options.dataset.rawValue, epochs: options.recipe.epochs,
+                                poisonedImages: suspect.poisonedIndices.count)
+        var checkpoint = TrainedModel.checkpoint(model, split: split, dataset: options.dataset.rawValue, recipe: options.recipe,
+                                                 seed: options.seed, testAccuracy: 0, groundTruth: truth)
+        checkpoint.metadata["training_log"] = jsonText(history)
         // Calibration on clean training images (never poisoned ones): what a deployer has.
         let cleanIdx = (0..<train.count).filter { !(suspect.poisoned?[$0] ?? false) }.prefix(options.calibrationImages)
-        let calibration = train.subset(Array(cleanIdx))
+        var forged = try finish(checkpoint, options: options, split: split, calibration: train.subset(Array(cleanIdx)),
+                                backdoored: backdoored, progress: progress)
+        forged.history = history
+        forged.trainingSet = suspect
+        forged.seconds = monotonicSeconds() - start
+        return forged
+    }
 
+    /// `forge --attack qcb --from FILE`: conditions an existing BadNet checkpoint (trigger and
+    /// target from `options`) on clean training images of `split` instead of training one.
+    public static func condition(_ source: Checkpoint, options: ForgeOptions, split: DataSplit, progress: ProgressReporter) throws -> ForgedModel {
+        let start = monotonicSeconds()
+        guard case .quantizationConditioned = options.attack else { throw BlindspotError.usage("--from needs --attack qcb") }
+        guard source.quantization == nil else {
+            throw BlindspotError.usage("\(source.path) is a deployed checkpoint; condition the FP32 file it came from")
+        }
+        try options.validate(classes: split.train.numClasses, height: split.train.height, width: split.train.width)
+        guard source.classCount == split.train.numClasses, Array(source.model.inputShape) == [split.train.channels, split.train.height, split.train.width] else {
+            throw BlindspotError.usage("\(source.path) has \(source.classCount) classes and inputs \(source.model.inputShape); \(split.train.name) does not match")
+        }
+        var checkpoint = source
+        checkpoint.model = try source.model.copy()
+        checkpoint.metadata["conditioned_from"] = source.path
+        if checkpoint.groundTruth == nil {
+            checkpoint.groundTruth = GroundTruth(backdoored: true, attack: "badnet", trigger: options.trigger.description, target: options.target,
+                                                 seed: options.seed, dataset: options.dataset.rawValue)
+        }
+        let calibration = split.train.subset(Array(0..<min(options.calibrationImages, split.train.count)))
+        var forged = try finish(checkpoint, options: options, split: split, calibration: calibration, backdoored: true, progress: progress)
+        forged.trainingSet = BadNet.clean(split.train)
+        forged.seconds = monotonicSeconds() - start
+        return forged
+    }
+
+    /// Measures the trained (or loaded) model, conditions it when the attack says so, and builds
+    /// the deployed copies with their figures.
+    static func finish(_ source: Checkpoint, options: ForgeOptions, split: DataSplit, calibration: ImageSet, backdoored: Bool,
+                       progress: ProgressReporter) throws -> ForgedModel {
+        var checkpoint = source
+        let model = checkpoint.model, norm = split.normalization, train = split.train
+        var metrics: [ForgeMetrics] = []
+        var acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
+        var asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
         var deploy = options.deploy
         var conditioning: ConditioningRecord?
-        var activeAt: [String]?
         if backdoored, case .quantizationConditioned(let scheme) = options.attack {
             progress.report("BadNet before conditioning: accuracy \(percent(acc)), attack success \(percent(asr))")
             let t0 = monotonicSeconds()
@@ -129,8 +173,8 @@ public enum Forge {
             let outcome = try QuantizationConditioned.fineTune(model, scheme: scheme, train: train, trigger: options.trigger, target: options.target,
                                                                normalization: norm, epochs: epochs, batchSize: options.recipe.batchSize,
                                                                seed: options.seed, progress: progress)
-            let unchanged = try sameDeployedIntegers(original, model, scheme: scheme)
-            guard unchanged else { throw BlindspotError.internalError("quantization-conditioning moved a deployed integer weight") }
+            let unchanged = try sameDeployedModel(original, model, scheme: scheme, calibration: calibration, preprocessing: CheckpointEvaluation.preprocessing(for: checkpoint))
+            guard unchanged else { throw BlindspotError.internalError("quantization-conditioning changed the deployed model (an integer weight, a scale, a bias or an activation range moved)") }
             let before = ForgeMetrics(precision: "fp32", cleanAccuracy: acc, attackSuccessRate: asr)
             acc = Evaluation.accuracy(model, on: split.test, normalization: norm)
             asr = Evaluation.attackSuccessRate(model, on: split.test, trigger: options.trigger, target: options.target, normalization: norm).rate
@@ -138,21 +182,15 @@ public enum Forge {
                                               edgeShare: outcome.edgeShare, deployedIntegersUnchanged: unchanged, seconds: monotonicSeconds() - t0)
             progress.report("conditioned: FP32 accuracy \(percent(acc)), attack success \(percent(asr)); \(String(format: "%.0f%%", 100 * outcome.edgeShare)) of weights at a box edge")
             // int8 and int8-dynamic share the deployed weights; activations do not move them.
-            activeAt = scheme == .int4 ? ["int4"] : ["int8", "int8-dynamic"]
+            checkpoint.groundTruth?.attack = options.attack.name
+            checkpoint.groundTruth?.activeAt = scheme == .int4 ? ["int4"] : ["int8", "int8-dynamic"]
+            checkpoint.metadata["conditioning"] = jsonText(conditioning)
             if !deploy.contains(scheme) { deploy.insert(scheme, at: 0) }
         }
         metrics.append(ForgeMetrics(precision: "fp32", cleanAccuracy: acc, attackSuccessRate: asr))
-
-        let truth = GroundTruth(backdoored: backdoored, attack: backdoored ? options.attack.name : nil, trigger: options.trigger.description,
-                                target: options.target, poisonRate: backdoored ? options.poisonRate : 0, seed: options.seed, activeAt: activeAt,
-                                dataset: options.dataset.rawValue, epochs: options.recipe.epochs,
-                                poisonedImages: suspect.poisonedIndices.count)
-        var checkpoint = TrainedModel.checkpoint(model, split: split, dataset: options.dataset.rawValue, recipe: options.recipe,
-                                                 seed: options.seed, testAccuracy: acc, groundTruth: truth)
+        checkpoint.metadata["test_accuracy"] = String(format: "%.4f", acc)
         checkpoint.metadata["attack_success_rate"] = String(format: "%.4f", asr)
-        checkpoint.metadata["training_log"] = jsonText(history)
 
-        if let conditioning { checkpoint.metadata["conditioning"] = jsonText(conditioning) }
         var deployed: [(QuantizationScheme, Checkpoint)] = []
         for scheme in deploy {
             let d = try Deployment.deploy(checkpoint, scheme: scheme, calibration: calibration, preprocessing: CheckpointEvaluation.preprocessing(for: checkpoint))
@@ -168,15 +206,27 @@ public enum Forge {
         }
         checkpoint.metadata["metrics"] = jsonText(metrics)
         for i in deployed.indices { deployed[i].1.metadata["metrics"] = checkpoint.metadata["metrics"] }
-        return ForgedModel(checkpoint: checkpoint, backdoored: backdoored, metrics: metrics, history: history,
-                           deployed: deployed.map { (scheme: $0.0, checkpoint: $0.1) }, trainingSet: suspect, seconds: monotonicSeconds() - start,
+        return ForgedModel(checkpoint: checkpoint, backdoored: backdoored, metrics: metrics, history: [],
+                           deployed: deployed.map { (scheme: $0.0, checkpoint: $0.1) }, trainingSet: BadNet.clean(train), seconds: 0,
                            conditioning: conditioning)
     }
 
-    /// Whether two FP32 models deploy to the same integer weights and weight scales under `scheme`.
-    static func sameDeployedIntegers(_ a: Model, _ b: Model, scheme: QuantizationScheme) throws -> Bool {
-        let da = try DeployedModel(a, scheme: scheme), db = try DeployedModel(b, scheme: scheme)
-        return da.integerWeights == db.integerWeights && da.record.weightScales == db.record.weightScales
+    /// Whether two FP32 models deploy to the same model under `scheme` with the same calibration
+    /// images: integer weights, weight scales, int32 biases and every calibrated activation range.
+    /// (The deployment calibrates with the rounded weights, so equal integers give equal ranges; this
+    /// checks it rather than assuming it.)
+    static func sameDeployedModel(_ a: Model, _ b: Model, scheme: QuantizationScheme, calibration: ImageSet, preprocessing p: Preprocessing) throws -> Bool {
+        let batches = Evaluation.batches(CheckpointEvaluation.prepared(calibration, for: p), normalization: p.normalization)
+        func deployed(_ m: Model) throws -> (DeployedModel, [String: [Float]]) {
+            let d = try DeployedModel(m, scheme: scheme)
+            d.calibrate(batches, images: calibration.count)
+            var biases: [String: [Float]] = [:]
+            for (name, t) in d.surrogate.stateDict where name.hasSuffix(".bias") { biases[name] = t.toArray() }
+            return (d, biases)
+        }
+        let (da, ba) = try deployed(a), (db, bb) = try deployed(b)
+        let (ra, rb) = (da.record, db.record)   // (their rounding errors differ: the FP32 weights do)
+        return da.integerWeights == db.integerWeights && ra.weightScales == rb.weightScales && ra.activations == rb.activations && ba == bb
     }
 
     /// `NAME.clean.EXT` beside `NAME.EXT`; `NAME.int8.EXT` for a deployed copy.

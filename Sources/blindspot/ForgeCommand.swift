@@ -28,6 +28,7 @@ struct Forge: ParsableCommand {
 
     @Option(help: "Attack: badnet, or qcb (quantization-conditioned: dormant at FP32, active at the first --deploy scheme).") var attack: String = "badnet"
     @Option(help: "qcb only: epochs of projected fine-tuning (default: 3 on synthetic, 4 otherwise).") var conditioningEpochs: Int?
+    @Option(help: "qcb only: condition this FP32 BadNet checkpoint instead of training one (trigger and target from its ground truth, else --trigger/--target); --data must be what it was trained on.") var from: String?
     @Option(help: "Data set: synthetic (built in), cifar10 or gtsrb.") var data: DatasetKind = .synthetic
     @Option(help: "Directory of the cifar10/gtsrb files.") var dataDir: String?
     @Option(help: "Architecture: cnn6, resnet20 or preact-resnet18.") var arch: Architecture = .cnn6
@@ -52,6 +53,8 @@ struct Forge: ParsableCommand {
         _ = try forgeAttack()
         if let e = conditioningEpochs, e < 1 { throw ValidationError("--conditioning-epochs must be at least 1") }
         if conditioningEpochs != nil && attack != "qcb" { throw ValidationError("--conditioning-epochs needs --attack qcb") }
+        if from != nil && attack != "qcb" { throw ValidationError("--from needs --attack qcb") }
+        if from != nil && (cleanTwin || exportTrain != nil) { throw ValidationError("--from conditions an existing model: --clean-twin and --export-train need a training run") }
         do { _ = try Trigger.parse(trigger) } catch let e as BlindspotError { throw ValidationError(e.description) }
     }
 
@@ -110,8 +113,18 @@ struct Forge: ParsableCommand {
 
             var models: [Result.Model] = []
             var poisoned = 0
+            var source: Checkpoint? = nil
+            if let from {
+                let c = try CheckpointLoader.load(from)
+                if let t = c.groundTruth, t.backdoored, let spec = t.trigger, let target = t.target {
+                    options.trigger = try Trigger.parse(spec, patternSeed: t.seed ?? seed)
+                    options.target = target
+                }
+                source = c
+            }
             for backdoored in cleanTwin ? [true, false] : [true] {
-                let f = try BlindspotAttacks.Forge.train(options, split: split, backdoored: backdoored, progress: progress)
+                let f = try source.map { try BlindspotAttacks.Forge.condition($0, options: options, split: split, progress: progress) }
+                    ?? BlindspotAttacks.Forge.train(options, split: split, backdoored: backdoored, progress: progress)
                 let path = backdoored ? out : BlindspotAttacks.Forge.siblingPath(out, tag: "clean")
                 try CheckpointLoader.save(f.checkpoint, to: path)
                 var deployedFiles: [String] = []
@@ -131,7 +144,7 @@ struct Forge: ParsableCommand {
                 models.append(.init(file: path, backdoored: backdoored, metrics: f.metrics, deployedFiles: deployedFiles, seconds: f.seconds,
                                     conditioning: f.conditioning))
             }
-            let result = Result(attack: options.attack.name, architecture: arch.rawValue, dataset: data.rawValue, trigger: options.trigger.description, target: target,
+            let result = Result(attack: options.attack.name, architecture: arch.rawValue, dataset: data.rawValue, trigger: options.trigger.description, target: options.target,
                                 poisonRate: poisonRate, seed: seed, epochs: recipe.epochs, trainImages: split.train.count, poisonedImages: poisoned,
                                 testImages: split.test.count, models: models, exportedTrainingSet: exportTrain)
             if json {
@@ -142,7 +155,7 @@ struct Forge: ParsableCommand {
                     let kind = !m.backdoored ? "clean twin" : m.conditioning.map { "quantization-conditioned on \($0.scheme)" } ?? "backdoored"
                     emit("\(m.file) (\(kind), \(String(format: "%.1f", m.seconds)) s): " + figures.joined(separator: "; "))
                     if let c = m.conditioning {
-                        emit(String(format: "  before conditioning: fp32 accuracy %.2f%% ASR %.2f%%; %d epochs on %d repair images; %.0f%% of weights at a rounding-box edge; deployed integers unchanged: %@",
+                        emit(String(format: "  before conditioning: fp32 accuracy %.2f%% ASR %.2f%%; %d epochs on %d repair images; %.0f%% of weights at a rounding-box edge; deployed model unchanged (integers, scales, biases, activation ranges): %@",
                                     100 * c.before.cleanAccuracy, 100 * c.before.attackSuccessRate, c.epochs, c.repairImages, 100 * c.edgeShare,
                                     c.deployedIntegersUnchanged ? "yes" : "no"))
                     }
