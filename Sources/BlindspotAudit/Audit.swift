@@ -217,10 +217,14 @@ public enum Audit {
         var checks: [GroundTruthCheck] = []
         if let truth {
             for r in results {
-                let expected: Verdict.Status = truth.backdoored ? .detected : .notDetected
+                // A quantization-conditioned backdoor is active only at the precisions it names.
+                let active = truth.backdoored && (truth.activeAt.map { $0.contains(r.precision.description) } ?? true)
+                let expected: Verdict.Status = active ? .detected : .notDetected
                 let right: Bool? = r.verdict.status == .notEvaluated ? nil
-                    : r.verdict.status == expected && (!truth.backdoored || r.verdict.target == nil || r.verdict.target == truth.target)
-                checks.append(GroundTruthCheck(defense: r.defense, precision: r.precision, expected: truth.backdoored ? "detected (target \(truth.target ?? -1))" : "notDetected", right: right))
+                    : r.verdict.status == expected && (!active || r.verdict.target == nil || r.verdict.target == truth.target)
+                checks.append(GroundTruthCheck(defense: r.defense, precision: r.precision,
+                                               expected: active ? "detected (target \(truth.target ?? -1))" : truth.backdoored ? "notDetected (dormant at this precision)" : "notDetected",
+                                               right: right))
             }
         }
         return AuditReport(tool: "blindspot 0.1.0", commandLine: options.commandLine,

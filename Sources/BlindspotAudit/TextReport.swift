@@ -41,7 +41,7 @@ public enum TextReport {
         if !r.groundTruthChecks.isEmpty, let t = r.groundTruth {
             let right = r.groundTruthChecks.filter { $0.right == true }.count
             let wrong = r.groundTruthChecks.filter { $0.right == false }
-            s += "\nground truth in the file: \(t.backdoored ? "backdoored, target \(t.target ?? -1), trigger \(t.trigger ?? "?")" : "clean twin"); "
+            s += "\nground truth in the file: \(t.backdoored ? "backdoored, target \(t.target ?? -1), trigger \(t.trigger ?? "?")" + (t.activeAt.map { ", active only at \($0.joined(separator: "/"))" } ?? "") : "clean twin"); "
             s += "\(right) of \(r.groundTruthChecks.count) verdicts right"
             if !wrong.isEmpty { s += "; wrong: " + wrong.map { "\($0.defense)@\($0.precision)" }.joined(separator: ", ") }
             let ne = r.groundTruthChecks.filter { $0.right == nil }.count

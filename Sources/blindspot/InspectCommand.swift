@@ -55,7 +55,7 @@ struct Inspect: ParsableCommand {
         }
         if let names = r.classNames { s += "classes: \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")\n" }
         if let g = r.groundTruth {
-            s += "ground truth: " + (g.backdoored ? "backdoored (\(g.attack ?? "attack"), trigger \(g.trigger ?? "?"), target \(g.target.map(String.init) ?? "?"))" : "clean") + "\n"
+            s += "ground truth: " + (g.backdoored ? "backdoored (\(g.attack ?? "attack"), trigger \(g.trigger ?? "?"), target \(g.target.map(String.init) ?? "?")\(g.activeAt.map { ", active only at \($0.joined(separator: "/"))" } ?? ""))" : "clean") + "\n"
         }
         for rp in r.roundingPositions ?? [] {
             let out = rp.layers.filter(\.standsOut)
