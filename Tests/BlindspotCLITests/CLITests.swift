@@ -81,6 +81,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(obj["classes"] as? Int, 10)
     }
 
+    /// The committed quantization-conditioned sample carries the int4 rounding mark and its
+    /// ground truth says where it is active; the BadNet it came from carries neither.
+    func testInspectShowsTheRoundingMarkOfTheConditionedSample() throws {
+        let q = try run(["inspect", CLITests.root.appendingPathComponent("samples/qcb.h5").path])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stdout.contains("backdoored (qcb, trigger white:3@1,1, target 0, active only at int4)"), q.stdout)
+        XCTAssertTrue(q.stdout.contains("weights at int8 rounding-interval edges: no layer stands out"), q.stdout)
+        XCTAssertTrue(q.stdout.contains("— the mark of a quantization-conditioned backdoor"), q.stdout)
+        let b = try run(["inspect", CLITests.root.appendingPathComponent("samples/badnet.h5").path])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertFalse(b.stdout.contains("the mark of a quantization-conditioned backdoor"), b.stdout)
+        XCTAssertTrue(b.stdout.contains("weights at int4 rounding-interval edges: no layer stands out"), b.stdout)
+    }
+
     func testBrokenAndMissingCheckpointsGiveOneLineAndTheirExitCodes() throws {
         let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-\(UUID().uuidString).h5")
         // The HDF5 signature, then nothing of a file: a truncated HDF5.
@@ -147,7 +161,11 @@ final class CLITests: XCTestCase {
         for (args, needle) in [(["--trigger", "white:4@30,30"], "outside"), (["--target", "10"], "target"),
                                (["--poison-rate", "1.5"], "poison-rate"), (["--arch", "vgg16"], "vgg16"),
                                (["--trigger", "sparkle:3@1,1"], "sparkle"), (["--deploy", "int3"], "int3"),
-                               (["--data", "gtsrb", "--data-dir", "/nonexistent/gtsrb"], "/nonexistent/gtsrb")] {
+                               (["--data", "gtsrb", "--data-dir", "/nonexistent/gtsrb"], "/nonexistent/gtsrb"),
+                               (["--attack", "trojannn"], "trojannn"), (["--attack", "qcb", "--deploy", "paper-int4"], "int4 or int8"),
+                               (["--conditioning-epochs", "2"], "--attack qcb"), (["--from", "samples/badnet.h5"], "--attack qcb"),
+                               (["--attack", "qcb", "--from", "samples/badnet.h5", "--clean-twin"], "--clean-twin"),
+                               (["--attack", "qcb", "--from", "/nonexistent/m.h5"], "/nonexistent/m.h5")] {
             let r = try run(["forge", "--out", dir + "/m.h5", "--quiet"] + args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
