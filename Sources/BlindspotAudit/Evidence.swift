@@ -223,9 +223,9 @@ public enum VerdictRule {
     ///
     /// Quantization-conditioned backdoors (issue 12): when the evidence is for a backdoor only at
     /// the deployed precision and `dormancy` shows its trigger idle at FP32, the line says so;
-    /// `roundingMarks` (grids whose weights pile up at rounding-interval edges) are appended, and
-    /// turn a clean verdict inconclusive: a file conditioned for another precision than the one
-    /// audited is not clean.
+    /// `roundingMarks` (grids whose weights pile up at rounding-interval edges) are appended; a mark
+    /// at the audited grid without backdoor evidence is its own verdict (exit 4), and a mark at
+    /// another grid turns a clean verdict inconclusive: a conditioned file is not clean.
     public static func overall(fp32: PrecisionVerdict, deployed: PrecisionVerdict, scheme: String, dormancy: TriggerDormancy? = nil,
                                roundingMarks: [RoundingPositions] = []) -> Overall {
         let marks = roundingMarks.filter { !$0.standingOut.isEmpty }
@@ -237,6 +237,15 @@ public enum VerdictRule {
                            line: "QUANTIZATION-CONDITIONED BACKDOOR: class \(deployed.target!) obeys \(d.trigger) only after \(scheme) quantization "
                                + "(attack success \(pct(d.fp32ASR)) at FP32 → \(pct(d.deployedASR)) at \(scheme); \(scheme) \(deployed.pointsText); FP32 \(fp32.points))"
                                + (markText.isEmpty ? "" : "; \(markText)") + " — a backdoor an FP32 audit cannot see", exitCode: 4)
+        }
+        // Weights tuned against the very grid being deployed are a quantization-conditioned model
+        // even when no trigger was found: say so and gate on it (exit 4), rather than pass it.
+        if let m = marks.first(where: { $0.grid == scheme }), fp32.kind != .backdoor, deployed.kind != .backdoor {
+            let unsure = [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
+                .compactMap { $0 }
+            return Overall(kind: .blindspot, target: nil,
+                           line: "QUANTIZATION-CONDITIONED WEIGHTS: in \(m.standingOut.count) of \(m.layers.count) layers the FP32 weights pile up at the edges of their \(scheme) rounding intervals (\(m.standingOut.joined(separator: ", "))) — tuned for \(scheme) — but no trigger was found"
+                               + (unsure.isEmpty ? "" : " (\(unsure.joined(separator: "; ")))"), exitCode: 4)
         }
         switch (fp32.kind, deployed.kind) {
         case (.backdoor, .backdoor) where fp32.target == deployed.target:

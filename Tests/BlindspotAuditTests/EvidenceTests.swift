@@ -135,5 +135,14 @@ extension EvidenceTests {
         XCTAssertEqual(o.kind, .inconclusive); XCTAssertEqual(o.exitCode, 0)
         XCTAssertTrue(o.line.contains("the mark of a quantization-conditioned backdoor; audit again with --deploy int4"), o.line)
         XCTAssertEqual(VerdictRule.overall(fp32: none, deployed: noneQ, scheme: "int8").kind, .noBackdoor)
+        // The mark at the audited grid itself, with no trigger found: its own verdict, exit 4.
+        let unsure = verdict(.deployed("int4"), [(8, weighed { $0.ssDetected = true; $0.fpDormancyRatio = 3 })])
+        let tuned = VerdictRule.overall(fp32: none, deployed: unsure, scheme: "int4", roundingMarks: [try marked()])
+        XCTAssertEqual(tuned.kind, .blindspot); XCTAssertEqual(tuned.exitCode, 4); XCTAssertNil(tuned.target)
+        XCTAssertTrue(tuned.line.hasPrefix("QUANTIZATION-CONDITIONED WEIGHTS: in 1 of 1 layers the FP32 weights pile up at the edges of their int4 rounding intervals (fc) — tuned for int4 — but no trigger was found (int4: class 8 has 2 points"), tuned.line)
+        // Backdoor evidence at both precisions still reads as a backdoor.
+        let both = VerdictRule.overall(fp32: verdict(.fp32, [(3, weighed(strong))]), deployed: verdict(.deployed("int4"), [(3, weighed(strong))]),
+                                       scheme: "int4", roundingMarks: [try marked()])
+        XCTAssertEqual(both.exitCode, 3)
     }
 }
