@@ -10,7 +10,7 @@ struct Blindspot: ParsableCommand {
         abstract: "Audit a neural-network checkpoint for backdoors at the precision it ships in.",
         discussion: "Exit codes: 0 success, 64 usage error, 65 bad input data, 66 missing input, 70 internal error, 73/74 output errors.",
         version: "0.1.0",
-        subcommands: [Audit.self, Forge.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self]
+        subcommands: [Audit.self, Forge.self, StudyCommand.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self]
     )
 }
 
