@@ -9,7 +9,7 @@ public enum SummaryHTML {
         h += "<h1>blindspot study: backdoor detection at FP32 and as deployed</h1>\n"
         h += "<p>Ye &amp; Pandey (<em>Quantization Blindspots</em>, arXiv 2512.06243, 2025) report that INT8 quantization takes five backdoor defenses to 0% detection while the attack still works. "
         h += "This is their experiment on forged models with ground truth. \(s.lines) result lines.</p>\n"
-        h += "<p class=\"note\">\(esc(SummaryMarkdown.conventions.replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: "")))</p>\n"
+        h += "<p class=\"note\">\(esc(SummaryMarkdown.conventions.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: "")))</p>\n"
         if s.groups.isEmpty { h += "<p>No results yet.</p>\n" }
         for g in s.groups { h += group(g) }
         h += "</main>\n</body>\n</html>\n"
