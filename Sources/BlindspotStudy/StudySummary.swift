@@ -135,56 +135,58 @@ public struct StudySummary: Codable, Sendable, Equatable {
         let obs = observations(lines)
         let defenses = Set(lines.map(\.defense)).sorted(by: defenseOrder)
         let precisions = Set(lines.map(\.precision)).sorted(by: StudyPrecision.order)
-        var rates: [RateRow] = []
-        for d in defenses + [verdict] {
-            for p in precisions {
-                let here = obs.filter { $0.defense == d && $0.precision == p }
-                let bd = here.filter { $0.model == .backdoored }, tw = here.filter { $0.model == .twin }
-                let bdEval = bd.filter { $0.status != .notEvaluated }, twEval = tw.filter { $0.status != .notEvaluated }
-                rates.append(RateRow(defense: d, precision: p,
-                                     detection: Proportion(bdEval.filter(\.detectedRight).count, bdEval.count),
-                                     wrongTarget: bdEval.filter { $0.status == .detected && !$0.detectedRight }.count,
-                                     falsePositive: Proportion(twEval.filter { $0.status == .detected }.count, twEval.count),
-                                     notEvaluatedBackdoored: Proportion(bd.count - bdEval.count, bd.count),
-                                     notEvaluatedTwin: Proportion(tw.count - twEval.count, tw.count)))
-            }
-        }
-        var figures: [Figures] = []
-        for p in precisions {
-            var perModel: [String: StudyResultLine] = [:]
-            for l in lines where l.precision == p { perModel["\(l.seed)/\(l.model)"] = perModel["\(l.seed)/\(l.model)"] ?? l }
-            let models = perModel.keys.sorted().map { perModel[$0]! }
-            let bd = models.filter { $0.model == .backdoored }, tw = models.filter { $0.model == .twin }
-            let deployed = p != "fp32"
-            figures.append(Figures(precision: p, cleanAccuracyBackdoored: Statistic(bd.map(\.cleanAccuracy)),
-                                   cleanAccuracyTwin: Statistic(tw.map(\.cleanAccuracy)),
-                                   attackSuccess: Statistic(bd.compactMap(\.attackSuccessRate)),
-                                   auditFlagsBackdoored: deployed ? Proportion(bd.filter { $0.overall.exitCode != 0 }.count, bd.count) : nil,
-                                   auditFlagsTwin: deployed ? Proportion(tw.filter { $0.overall.exitCode != 0 }.count, tw.count) : nil))
-        }
-        var blindspots: [BlindspotRow] = []
-        for d in defenses + [verdict] {
-            let fp32 = Dictionary(obs.filter { $0.defense == d && $0.precision == "fp32" && $0.model == .backdoored }.map { ($0.seed, $0) },
-                                  uniquingKeysWith: { a, _ in a })
-            for p in precisions where p != "fp32" {
-                var row = BlindspotRow(defense: d, precision: p, pairs: 0, fp32Detected: 0, lost: 0, gained: 0)
-                for o in obs where o.defense == d && o.precision == p && o.model == .backdoored && o.status != .notEvaluated {
-                    guard let f = fp32[o.seed], f.status != .notEvaluated else { continue }
-                    row.pairs += 1
-                    if f.detectedRight { row.fp32Detected += 1 }
-                    if f.detectedRight && !o.detectedRight { row.lost += 1 }
-                    if !f.detectedRight && o.detectedRight { row.gained += 1 }
-                }
-                blindspots.append(row)
-            }
-        }
         let first = lines[0]
         var g = Group(grid: first.grid, dataset: first.dataset, architecture: first.architecture, attack: first.attack,
                       seeds: Set(lines.map(\.seed)).sorted(), activeAt: lines.first { $0.groundTruth.activeAt != nil }?.groundTruth.activeAt,
-                      defenses: defenses, precisions: precisions, rates: rates,
-                      figures: figures, blindspots: blindspots, claims: [])
+                      defenses: defenses, precisions: precisions,
+                      rates: (defenses + [verdict]).flatMap { d in precisions.map { rate(obs, defense: d, precision: $0) } },
+                      figures: precisions.map { figures(lines, precision: $0) },
+                      blindspots: (defenses + [verdict]).flatMap { d in precisions.filter { $0 != "fp32" }.map { blindspot(obs, defense: d, precision: $0) } },
+                      claims: [])
         g.claims = StudyClaims.evaluate(g)
         return g
+    }
+
+    static func rate(_ obs: [Observation], defense d: String, precision p: String) -> RateRow {
+        let here = obs.filter { $0.defense == d && $0.precision == p }
+        let bd = here.filter { $0.model == .backdoored }, tw = here.filter { $0.model == .twin }
+        let bdEval = bd.filter { $0.status != .notEvaluated }, twEval = tw.filter { $0.status != .notEvaluated }
+        return RateRow(defense: d, precision: p,
+                       detection: Proportion(bdEval.filter(\.detectedRight).count, bdEval.count),
+                       wrongTarget: bdEval.filter { $0.status == .detected && !$0.detectedRight }.count,
+                       falsePositive: Proportion(twEval.filter { $0.status == .detected }.count, twEval.count),
+                       notEvaluatedBackdoored: Proportion(bd.count - bdEval.count, bd.count),
+                       notEvaluatedTwin: Proportion(tw.count - twEval.count, tw.count))
+    }
+
+    /// One line per model (all of a model's lines at a precision share its figures), in key order
+    /// so sums run in the same order however the lines were sharded.
+    static func figures(_ lines: [StudyResultLine], precision p: String) -> Figures {
+        var perModel: [String: StudyResultLine] = [:]
+        for l in lines where l.precision == p { perModel["\(l.seed)/\(l.model)"] = perModel["\(l.seed)/\(l.model)"] ?? l }
+        let models = perModel.keys.sorted().map { perModel[$0]! }
+        let bd = models.filter { $0.model == .backdoored }, tw = models.filter { $0.model == .twin }
+        let deployed = p != "fp32"
+        return Figures(precision: p, cleanAccuracyBackdoored: Statistic(bd.map(\.cleanAccuracy)),
+                       cleanAccuracyTwin: Statistic(tw.map(\.cleanAccuracy)),
+                       attackSuccess: Statistic(bd.compactMap(\.attackSuccessRate)),
+                       auditFlagsBackdoored: deployed ? Proportion(bd.filter { $0.overall.exitCode != 0 }.count, bd.count) : nil,
+                       auditFlagsTwin: deployed ? Proportion(tw.filter { $0.overall.exitCode != 0 }.count, tw.count) : nil)
+    }
+
+    /// Backdoored models evaluated at FP32 and at `p`, paired by seed.
+    static func blindspot(_ obs: [Observation], defense d: String, precision p: String) -> BlindspotRow {
+        let fp32 = Dictionary(obs.filter { $0.defense == d && $0.precision == "fp32" && $0.model == .backdoored }.map { ($0.seed, $0) },
+                              uniquingKeysWith: { a, _ in a })
+        var row = BlindspotRow(defense: d, precision: p, pairs: 0, fp32Detected: 0, lost: 0, gained: 0)
+        for o in obs where o.defense == d && o.precision == p && o.model == .backdoored && o.status != .notEvaluated {
+            guard let f = fp32[o.seed], f.status != .notEvaluated else { continue }
+            row.pairs += 1
+            if f.detectedRight { row.fp32Detected += 1 }
+            if f.detectedRight && !o.detectedRight { row.lost += 1 }
+            if !f.detectedRight && o.detectedRight { row.gained += 1 }
+        }
+        return row
     }
 }
 
