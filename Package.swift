@@ -43,11 +43,14 @@ let package = Package(
         .target(name: "BlindspotDefenses", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotQuantization", "BlindspotTraining", "_BlindspotKernels"], swiftSettings: fastSwift),
         // `audit`: both precisions, blindspot comparison, drift, and the report writers.
         .target(name: "BlindspotAudit", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotTraining", "BlindspotDefenses", "CZ"], swiftSettings: fastSwift),
+        // `study`: the study's experiment as one resumable, shardable job list (forge, audit, tabulate).
+        .target(name: "BlindspotStudy", dependencies: ["BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotCheckpoint", "BlindspotQuantization",
+                                                       "BlindspotTraining", "BlindspotAttacks", "BlindspotDefenses", "BlindspotAudit"]),
         .executableTarget(
             name: "blindspot",
             dependencies: [
                 "BlindspotCore", "BlindspotEngine", "BlindspotData", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization",
-                "BlindspotAttacks", "BlindspotDefenses", "BlindspotAudit",
+                "BlindspotAttacks", "BlindspotDefenses", "BlindspotAudit", "BlindspotStudy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore", "BlindspotTestSupport", "CZ"]),
+        .testTarget(name: "BlindspotStudyTests", dependencies: ["BlindspotStudy", "BlindspotAudit", "BlindspotDefenses", "BlindspotData", "BlindspotCore", "BlindspotTestSupport"]),
         .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot", "BlindspotTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,7 @@ struct Audit: ParsableCommand {
     @Argument(help: "The checkpoint file (Keras .h5/.keras, NPZ state_dict, blindspot HDF5/NPZ).") var model: String
     @Option(help: "Clean data: synthetic, cifar10, gtsrb (with --data-dir), or a directory whose layout is recognised.") var data: String = "synthetic"
     @Option(help: "Directory for --data cifar10|gtsrb.") var dataDir: String?
+    @OptionGroup var sizes: SyntheticSizeOptions
     @Option(help: "Architecture for a state_dict: a built-in name or a model spec .json.") var arch: String?
     @Option(help: "Deployed precision: auto (inferred from the file), int8, int8-dynamic, int4, paper-int8 or paper-int4.") var deploy: String = "auto"
     @Option(help: "Suspect training set (NPZ: images, labels, optional poison flags) for AC and SS.") var trainData: String?
@@ -62,7 +63,7 @@ struct Audit: ParsableCommand {
         try reportingErrors {
             if let t = common.threads { Parallel.workers = t }
             let progress = ProgressReporter(quiet: common.quiet)
-            let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
+            let split = try sizes.load(data, directory: dataDir, seed: seed)
             let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.test.channels, split.test.height, split.test.width])
             let suspect = try trainData.map { try TrainingSetFile.read($0, classCount: c.classCount) }

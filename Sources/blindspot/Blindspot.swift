@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlindspotCore
+import BlindspotData
 import Foundation
 
 @main
@@ -9,7 +10,7 @@ struct Blindspot: ParsableCommand {
         abstract: "Audit a neural-network checkpoint for backdoors at the precision it ships in.",
         discussion: "Exit codes: 0 success, 64 usage error, 65 bad input data, 66 missing input, 70 internal error, 73/74 output errors.",
         version: "0.1.0",
-        subcommands: [Audit.self, Forge.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self]
+        subcommands: [Audit.self, Forge.self, StudyCommand.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self]
     )
 }
 
@@ -46,4 +47,26 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     return String(decoding: try enc.encode(value), as: UTF8.self)
+}
+
+/// `--train-images` / `--test-images`: a smaller synthetic set, for tests and laptops (and so the
+/// job command lines `study --plan` prints reproduce a small grid exactly).
+struct SyntheticSizeOptions: ParsableArguments {
+    @Option(help: "Synthetic data only: training images (default 6000).") var trainImages: Int?
+    @Option(help: "Synthetic data only: test images (default 2000).") var testImages: Int?
+
+    func validate() throws {
+        for n in [trainImages, testImages].compactMap({ $0 }) where n < 20 {
+            throw ValidationError("--train-images and --test-images must be at least 20")
+        }
+    }
+
+    var isSet: Bool { trainImages != nil || testImages != nil }
+
+    /// `DataSource.resolve`, with the synthetic set's sizes when given.
+    func load(_ data: String, directory: String?, seed: UInt64) throws -> DataSplit {
+        guard isSet else { return try DataSource.resolve(data, directory: directory, seed: seed) }
+        guard data == DatasetKind.synthetic.rawValue else { throw BlindspotError.usage("--train-images and --test-images apply to --data synthetic only") }
+        return Datasets.synthetic(seed: seed, trainCount: trainImages ?? 6000, testCount: testImages ?? 2000)
+    }
 }

@@ -31,6 +31,7 @@ struct Forge: ParsableCommand {
     @Option(help: "qcb only: condition this FP32 BadNet checkpoint instead of training one (trigger and target from its ground truth, else --trigger/--target); --data must be what it was trained on.") var from: String?
     @Option(help: "Data set: synthetic (built in), cifar10 or gtsrb.") var data: DatasetKind = .synthetic
     @Option(help: "Directory of the cifar10/gtsrb files.") var dataDir: String?
+    @OptionGroup var sizes: SyntheticSizeOptions
     @Option(help: "Architecture: cnn6, resnet20 or preact-resnet18.") var arch: Architecture = .cnn6
     @Option(help: "Trigger KIND:SIZE@ROW,COL (white, black, checker, pattern).") var trigger: String = Trigger.studyDefault.description
     @Option(help: "Target class of the backdoor.") var target: Int = 0
@@ -48,6 +49,7 @@ struct Forge: ParsableCommand {
         if !(poisonRate > 0 && poisonRate < 1) { throw ValidationError("--poison-rate must be in (0, 1)") }
         if target < 0 { throw ValidationError("--target must be a class index") }
         if data != .synthetic && dataDir == nil { throw ValidationError("--data \(data.rawValue) needs --data-dir") }
+        if data != .synthetic && sizes.isSet { throw ValidationError("--train-images and --test-images apply to --data synthetic only") }
         if !(out.hasSuffix(".h5") || out.hasSuffix(".npz")) { throw ValidationError("--out must end in .h5 or .npz") }
         if let e = exportTrain, !e.hasSuffix(".npz") { throw ValidationError("--export-train must end in .npz") }
         _ = try forgeAttack()
@@ -103,7 +105,7 @@ struct Forge: ParsableCommand {
         try reportingErrors {
             if let t = common.threads { Parallel.workers = t }
             let progress = ProgressReporter(quiet: common.quiet)
-            let split = try Datasets.load(data, directory: dataDir, seed: seed)
+            let split = try sizes.load(data.rawValue, directory: dataDir, seed: seed)
             let recipe = recipeOptions.applied(to: TrainingRecipe.defaults(for: arch, dataset: data))
             var options = ForgeOptions(architecture: arch, dataset: data, recipe: recipe, trigger: try Trigger.parse(trigger, patternSeed: seed),
                                        target: target, poisonRate: poisonRate, seed: seed, deploy: try schemes())

@@ -37,6 +37,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("quantize"))
         XCTAssertTrue(r.stdout.contains("forge"))
         XCTAssertTrue(r.stdout.contains("audit"))
+        XCTAssertTrue(r.stdout.contains("study"))
     }
 
     func testUnknownOptionAndArchitectureAreUsageErrors() throws {
@@ -294,5 +295,41 @@ final class CLITests: XCTestCase {
         let opt = try run(["audit", junk, "--defenses", "nc,magic"])
         XCTAssertEqual(opt.status, 64)
         XCTAssertTrue(opt.stderr.contains("magic"), opt.stderr)
+    }
+
+    /// `study --plan` lists each shard's jobs with runnable command lines and runs nothing; the
+    /// shards partition the jobs by seed; bad shards and options are usage errors (64), a
+    /// folder without results for --collect is 66, each with one stderr line.
+    func testStudyPlanShardsAndErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("study-plan-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = ["study", "--train-images", "600", "--test-images", "300", "--epochs", "1", "--seeds", "3", "--precisions", "fp32,int8,int4",
+                    "--defenses", "ss", "--budget", "quick", "--quiet"]
+        var seen: [String] = []
+        for i in 0..<2 {
+            let out = dir.appendingPathComponent("shard-\(i)").path
+            let r = try run(grid + ["--out", out, "--plan", "--shard", "\(i)/2"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+            XCTAssertEqual(lines.count, (i == 0 ? 2 : 1) * 5, r.stdout)
+            XCTAssertTrue(lines.allSatisfy { ($0["seedIndex"] as! Int) % 2 == i && $0["done"] as? Bool == false })
+            XCTAssertTrue((lines[0]["command"] as! String).hasPrefix("blindspot forge --data synthetic --train-images 600 --test-images 300 "), "\(lines[0])")
+            XCTAssertTrue((lines[1]["command"] as! String).hasPrefix("blindspot audit \(out)/models/seed-"), "\(lines[1])")
+            XCTAssertEqual(try String(contentsOfFile: out + "/plan.jsonl", encoding: .utf8), r.stdout)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/models"), "--plan runs nothing")
+            seen += lines.map { $0["key"] as! String }
+        }
+        XCTAssertEqual(Set(seen).count, 15)
+        for (args, needle) in [(["--shard", "2/2"], "0 ≤ I < N"), (["--shard", "1"], "I/N"), (["--precisions", "int9"], "int9"),
+                               (["--defenses", "nc,magic"], "magic"), (["--attack", "trojannn"], "trojannn"), (["--target", "10"], "--target 10")] {
+            let r = try run(grid + ["--out", dir.path] + args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+        }
+        XCTAssertEqual(try run(["study", "--seeds", "2"]).status, 64, "--out is required")
+        let missing = try run(["study", "--collect", "/nonexistent/study-0", "--quiet"])
+        XCTAssertEqual(missing.status, 66, missing.stderr)
+        XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.hasPrefix("blindspot: /nonexistent/study-0/results.jsonl: "), missing.stderr)
     }
 }
