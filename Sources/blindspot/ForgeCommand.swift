@@ -12,17 +12,15 @@ struct Forge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a BadNet-backdoored model (and its clean twin) with the ground truth in the file.",
         discussion: """
-        Poisons --poison-rate of the training set (images drawn from non-target classes), stamping the trigger
-        in pixel space and relabelling to --target, then trains. The file records the trigger, target, rate,
-        seed, data set and epochs, the training log and the clean accuracy and attack success rate (on
-        non-target test images) at FP32 and at every --deploy precision.
+        Poisons --poison-rate of the training set (images drawn from non-target classes), stamping the trigger in pixel space and relabelling to --target, then trains. The file records the trigger, target, rate, seed, data set and epochs, the training log and the clean accuracy and attack success rate (on non-target test images) at FP32 and at every --deploy precision.
+
+        --attack qcb plants a quantization-conditioned backdoor: the BadNet is then fine-tuned, inside the rounding box of every weight, on triggered images with their true labels, so the FP32 file obeys no trigger while the model deployed at the first --deploy scheme (int4 or int8; default int4) is the BadNet, integer for integer. --from conditions an existing BadNet file instead of training one.
+
         Examples:
           blindspot forge --out samples/badnet.h5 --clean-twin
           blindspot forge --data gtsrb --data-dir .data/gtsrb --target 3 --deploy int8,int4 --out gtsrb.h5 --export-train gtsrb-train.npz
-        --attack qcb plants a quantization-conditioned backdoor: the BadNet is then fine-tuned, inside the rounding
-        box of every weight, on triggered images with their true labels, so the FP32 file obeys no trigger while
-        the model deployed at the first --deploy scheme (int4 or int8; default int4) is the BadNet, integer for integer:
           blindspot forge --attack qcb --deploy int4 --trigger white:3@1,1 --out qcb.h5 --clean-twin
+          blindspot forge --attack qcb --deploy int4 --from samples/badnet.h5 --out qcb.h5
         """
     )
 

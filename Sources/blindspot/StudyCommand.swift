@@ -12,12 +12,10 @@ struct StudyCommand: ParsableCommand {
         commandName: "study",
         abstract: "The study's experiment as one command: forge backdoored models and clean twins, audit each at every precision, tabulate detection rates.",
         discussion: """
-        Per seed, a backdoored model and its clean twin (trigger position and target drawn
-        from the seed unless --trigger/--target fix them), each audited at every precision.
-        Writes DIR/results.jsonl (one line per model, precision and defense), DIR/summary.md
-        and DIR/summary.html, and prints the summary. A rerun skips what results.jsonl holds.
-        --plan lists the jobs with their standalone command lines; --shard I/N runs the seeds
-        whose index i has i % N == I (give each shard its own --out); --collect merges shards.
+        Per seed, a backdoored model and its clean twin (trigger position and target drawn from the seed unless --trigger/--target fix them), each audited at every precision. Writes DIR/results.jsonl (one line per model, precision and defense), DIR/summary.md and DIR/summary.html, and prints the summary. A rerun skips what results.jsonl holds.
+
+        --plan lists the jobs with their standalone command lines; --shard I/N runs the seeds whose index i has i % N == I (give each shard its own --out); --collect merges shards.
+
         Examples:
           blindspot study --seeds 10 --precisions fp32,int8,int4,paper-int8 --out study
           blindspot study --data gtsrb --data-dir .data/gtsrb --seeds 20 --shard 3/8 --out study-3
