@@ -11,15 +11,7 @@ public enum Folding {
     /// BatchNorm's readers now read the convolution).
     public static func foldBatchNorm(_ model: Model) throws -> Model {
         var spec = try ModelSpec(model)
-        var consumers: [String: Int] = [:]
-        for n in spec.nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
-        var foldInto: [String: String] = [:]   // BN name → conv name
-        for n in spec.nodes where n.op == "batchnorm2d" && n.inputs.count == 1 {
-            let src = n.inputs[0]
-            if let conv = spec.nodes.first(where: { $0.name == src }), conv.op == "conv2d", consumers[src] == 1 {
-                foldInto[n.name] = src
-            }
-        }
+        let foldInto = Dictionary(uniqueKeysWithValues: foldablePairs(model).map { ($0.value, $0.key) })   // BN name → conv name
         spec.nodes = spec.nodes.compactMap { n in
             if foldInto[n.name] != nil { return nil }
             var n = n
@@ -40,14 +32,32 @@ public enum Folding {
                   let conv = folded.node(named: convName)?.layer as? Conv2d, let bias = conv.bias else {
                 throw BlindspotError.internalError("folding \(bnName) into \(convName)")
             }
-            let per = conv.weight.value.count / conv.outChannels
+            let per = conv.weight.value.count / conv.outChannels, factors = Folding.factors(bn)
             for o in 0..<conv.outChannels {
-                let k = bn.weight.value[o] / (bn.runningVar[o] + bn.epsilon).squareRoot()
+                let k = factors[o]
                 for i in 0..<per { conv.weight.value[o * per + i] = original.weight.value[o * per + i] * k }
                 let b0 = original.bias?.value[o] ?? 0
                 bias.value[o] = (b0 - bn.runningMean[o]) * k + bn.bias.value[o]
             }
         }
         return folded
+    }
+
+    /// Conv name → the BatchNorm folded into it: a BatchNorm whose only input is a convolution
+    /// that nothing else reads.
+    public static func foldablePairs(_ model: Model) -> [String: String] {
+        var consumers: [Int: Int] = [:]
+        for n in model.nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
+        var pairs: [String: String] = [:]
+        for n in model.nodes where n.layer is BatchNorm2d && n.inputs.count == 1 {
+            let src = n.inputs[0]
+            if model.nodes[src].layer is Conv2d, consumers[src] == 1 { pairs[model.nodes[src].name] = n.name }
+        }
+        return pairs
+    }
+
+    /// γ/√(σ² + ε) per channel: what folding multiplies the convolution's weights by.
+    public static func factors(_ bn: BatchNorm2d) -> [Float] {
+        (0..<bn.weight.value.count).map { bn.weight.value[$0] / (bn.runningVar[$0] + bn.epsilon).squareRoot() }
     }
 }

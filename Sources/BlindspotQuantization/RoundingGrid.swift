@@ -12,7 +12,7 @@ public struct RoundingGrid: @unchecked Sendable {
         public let node: String
         public let weight: Parameter
         public let outChannels: Int
-        /// Folding factor per output channel (1 without a folded BatchNorm), computed as `Folding` does.
+        /// Folding factor per output channel (`Folding.factors`; 1 without a folded BatchNorm).
         public let fold: [Float]
         /// max|w′| per output channel, and the index (within the channel) of the weight that sets it.
         public let channelMax: [Float]
@@ -25,17 +25,14 @@ public struct RoundingGrid: @unchecked Sendable {
     /// The grid of every conv/linear weight of `model` at `bits` (8 or 4).
     public init(_ model: Model, bits: Int) {
         self.bits = bits
-        var consumers: [Int: [Int]] = [:]
-        for (i, n) in model.nodes.enumerated() { for j in n.inputs { consumers[j, default: []].append(i) } }
+        let folded = Folding.foldablePairs(model)
         var layers: [Layer] = []
-        for (index, node) in model.nodes.enumerated() {
+        for node in model.nodes {
             let weight: Parameter
             if let c = node.layer as? Conv2d { weight = c.weight } else if let l = node.layer as? Linear { weight = l.weight } else { continue }
             let out = weight.value.shape[0], per = weight.value.count / out
             var k = [Float](repeating: 1, count: out)
-            if node.layer is Conv2d, let next = consumers[index], next.count == 1, let bn = model.nodes[next[0]].layer as? BatchNorm2d {
-                for o in 0..<out { k[o] = bn.weight.value[o] / (bn.runningVar[o] + bn.epsilon).squareRoot() }
-            }
+            if let name = folded[node.name], let bn = model.node(named: name)?.layer as? BatchNorm2d { k = Folding.factors(bn) }
             var maxima = [Float](repeating: 0, count: out), setters = [Int](repeating: 0, count: out)
             for o in 0..<out {
                 for i in 0..<per {
@@ -98,6 +95,20 @@ public struct RoundingPositions: Codable, Sendable, Equatable {
     public var grid: String
     public var layers: [RoundingPositionLayer]
     public var standingOut: [String] { layers.filter(\.standsOut).map(\.layer) }
+
+    /// `no layer stands out (weights within 5% of a tie / the next band: 0.83–1.10)`, or the layers
+    /// that do — for the text report, the HTML report and `inspect`.
+    public var summary: String {
+        let out = layers.filter(\.standsOut)
+        let band = String(format: "%.0f%%", 100 * RoundingPositions.edgeBand)
+        if out.isEmpty {
+            let ratios = layers.filter { $0.weights >= RoundingPositions.minimumWeights }.compactMap(\.edgeRatio)
+            let range = ratios.isEmpty ? "" : String(format: " (weights within %@ of a tie / the next band: %.2f–%.2f)", band, ratios.min()!, ratios.max()!)
+            return "no layer stands out" + range
+        }
+        return out.map { String(format: "%@ %.1f%% within %@ of a tie, %.1f× the next band", $0.layer, 100 * $0.edgeShare, band, $0.edgeRatio ?? .infinity) }
+            .joined(separator: "; ") + " — the mark of a quantization-conditioned backdoor"
+    }
 
     /// The statistics of `model`'s weights on the per-channel grid of `bits` (8: int8, 4: int4).
     public init(_ model: Model, bits: Int) {
