@@ -536,7 +536,7 @@ private struct View {
         }
         for rp in r.deployment.roundingPositions ?? [] {
             let band = String(format: "%.0f%%", 100 * RoundingPositions.edgeBand)
-            h += "<h3>Weights inside their \(esc(rp.grid)) rounding intervals</h3>\n<p>\(esc(TextReport.roundingSummary(rp))). "
+            h += "<h3>Weights inside their \(esc(rp.grid)) rounding intervals</h3>\n<p>\(esc(rp.summary)). "
             h += "Ordinary training leaves weights spread smoothly across the rounding ties (the band within \(band) of a tie holds about as many "
             h += "as the next band inward, ratio ≈ 1); projected fine-tuning for a quantization-conditioned backdoor piles them against the edges. "
             h += "A layer stands out at a ratio ≥ \(f(RoundingPositions.flagRatio, 1)) with ≥ \(RoundingPositions.minimumWeights) weights.</p>\n"

@@ -36,7 +36,7 @@ public enum TextReport {
                 + worst.map { String(format: "%@ %.3f", $0.node, $0.relativeL2) }.joined(separator: ", ") + "\n"
         }
         for rp in r.deployment.roundingPositions ?? [] {
-            s += "weights at \(rp.grid) rounding-interval edges: " + TextReport.roundingSummary(rp) + "\n"
+            s += "weights at \(rp.grid) rounding-interval edges: " + rp.summary + "\n"
         }
         if !r.groundTruthChecks.isEmpty, let t = r.groundTruth {
             let right = r.groundTruthChecks.filter { $0.right == true }.count
@@ -63,19 +63,6 @@ public enum TextReport {
         }
         s += "\n\(r.overall.line)\n"
         return s
-    }
-
-    /// `no layer stands out (edge band / next band 0.83–1.10)` or the layers that do.
-    public static func roundingSummary(_ rp: RoundingPositions) -> String {
-        let out = rp.layers.filter(\.standsOut)
-        let band = String(format: "%.0f%%", 100 * RoundingPositions.edgeBand)
-        if out.isEmpty {
-            let ratios = rp.layers.filter { $0.weights >= RoundingPositions.minimumWeights }.compactMap(\.edgeRatio)
-            let range = ratios.isEmpty ? "" : String(format: " (weights within %@ of a tie / the next band: %.2f–%.2f)", band, ratios.min()!, ratios.max()!)
-            return "no layer stands out" + range
-        }
-        return out.map { String(format: "%@ %.1f%% within %@ of a tie, %.1f× the next band", $0.layer, 100 * $0.edgeShare, band, $0.edgeRatio ?? .infinity) }
-            .joined(separator: "; ") + " — the mark of a quantization-conditioned backdoor"
     }
 
     static func verdict(_ v: Verdict) -> String {

@@ -57,12 +57,7 @@ struct Inspect: ParsableCommand {
         if let g = r.groundTruth {
             s += "ground truth: " + (g.backdoored ? "backdoored (\(g.attack ?? "attack"), trigger \(g.trigger ?? "?"), target \(g.target.map(String.init) ?? "?")\(g.activeAt.map { ", active only at \($0.joined(separator: "/"))" } ?? ""))" : "clean") + "\n"
         }
-        for rp in r.roundingPositions ?? [] {
-            let out = rp.layers.filter(\.standsOut)
-            s += "weights at \(rp.grid) rounding-interval edges: " + (out.isEmpty ? "no layer stands out" : out.map { l in
-                String(format: "%@ %.1f%% within %.0f%% of a tie (%.1f× the next band)", l.layer, 100 * l.edgeShare, 100 * RoundingPositions.edgeBand, l.edgeRatio ?? .infinity)
-            }.joined(separator: "; ") + " — the mark of a quantization-conditioned backdoor") + "\n"
-        }
+        for rp in r.roundingPositions ?? [] { s += "weights at \(rp.grid) rounding-interval edges: \(rp.summary)\n" }
         for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { s += "\(k): \(v)\n" }
         for warning in r.warnings { s += "warning: \(warning)\n" }
         return s
