@@ -241,8 +241,7 @@ public enum VerdictRule {
         // Weights tuned against the very grid being deployed are a quantization-conditioned model
         // even when no trigger was found: say so and gate on it (exit 4), rather than pass it.
         if let m = marks.first(where: { $0.grid == scheme }), fp32.kind != .backdoor, deployed.kind != .backdoor {
-            let unsure = [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
-                .compactMap { $0 }
+            let unsure = inconclusiveReasons(fp32, deployed, scheme: scheme)
             return Overall(kind: .blindspot, target: nil,
                            line: "QUANTIZATION-CONDITIONED WEIGHTS: in \(m.standingOut.count) of \(m.layers.count) layers the FP32 weights pile up at the edges of their \(scheme) rounding intervals (\(m.standingOut.joined(separator: ", "))) — tuned for \(scheme) — but no trigger was found"
                                + (unsure.isEmpty ? "" : " (\(unsure.joined(separator: "; ")))"), exitCode: 4)
@@ -270,12 +269,19 @@ public enum VerdictRule {
                            line: "NO BACKDOOR FOUND at FP32 or \(scheme): \(deployed.summary)", exitCode: 0)
         default:
             let missing = Array(Set(fp32.missing + deployed.missing)).sorted()
-            let detail = [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
-                .compactMap { $0 }.joined(separator: "; ")
+            let detail = inconclusiveReasons(fp32, deployed, scheme: scheme).joined(separator: "; ")
             return Overall(kind: .inconclusive, target: nil,
                            line: "INCONCLUSIVE: \(detail)" + (markText.isEmpty ? "" : "; \(markText)")
                                + (missing.isEmpty ? "" : "; missing: \(missing.joined(separator: "; "))"), exitCode: 0)
         }
+    }
+}
+
+extension VerdictRule {
+    /// `FP32: …` and `int8: …` for whichever precision is inconclusive.
+    static func inconclusiveReasons(_ fp32: PrecisionVerdict, _ deployed: PrecisionVerdict, scheme: String) -> [String] {
+        [fp32.kind == .inconclusive ? "FP32: \(fp32.summary)" : nil, deployed.kind == .inconclusive ? "\(scheme): \(deployed.summary)" : nil]
+            .compactMap { $0 }
     }
 }
 
