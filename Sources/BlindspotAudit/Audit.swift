@@ -77,6 +77,10 @@ public enum Audit {
         var suspectPrepared = suspect
         if let s = suspect { suspectPrepared?.set = CheckpointEvaluation.prepared(s.set, for: p) }
 
+        // Trigger-free: where the FP32 weights sit inside their int8 and int4 rounding intervals
+        // (steers `--deploy auto`, weighs in the verdict, shown in every report).
+        let rounding = c.quantization == nil ? [RoundingPositions(c.model, bits: 8), RoundingPositions(c.model, bits: 4)] : nil
+
         // 1. The deployed precision.
         let decision: PrecisionDecision
         if let r = c.quantization {
@@ -85,7 +89,7 @@ public enum Audit {
         } else if let s = options.scheme {
             decision = PrecisionDecision(scheme: s.rawValue, reason: "--deploy \(s.rawValue)", inferred: false)
         } else {
-            let (s, why) = Deployment.inferScheme(c)
+            let (s, why) = Deployment.inferScheme(c, rounding: rounding)
             decision = PrecisionDecision(scheme: s.rawValue, reason: why, inferred: true)
         }
         let scheme = QuantizationScheme(rawValue: decision.scheme)!
@@ -208,8 +212,6 @@ public enum Audit {
             let cols = evidence.map { (target: $0.target, column: i == 0 ? $0.fp32 : $0.deployed) }
             verdicts.append(VerdictRule.decide(precision: m.precision, columns: cols, evaluated: evaluated, missing: missing))
         }
-        // Trigger-free: where the FP32 weights sit inside their int8 and int4 rounding intervals.
-        let rounding = c.quantization == nil ? [RoundingPositions(fp32Model, bits: 8), RoundingPositions(fp32Model, bits: 4)] : nil
         let overall = VerdictRule.overall(fp32: verdicts[0], deployed: verdicts[1], scheme: scheme.rawValue,
                                           dormancy: Audit.dormancy(verdicts[1], evidence: evidence, given: probe?.source == .option ? probe : nil,
                                                                    attack: attack, scheme: scheme.rawValue),

@@ -44,7 +44,8 @@ extension Deployment {
     /// A deployed checkpoint names its scheme; float weights that all lie on one integer grid
     /// (per-channel int4 or int8, or the study's per-tensor 16 levels) were quantized before they
     /// reached us; anything else is an FP32 file, deployed as `int8` (the realistic default).
-    public static func inferScheme(_ c: Checkpoint) -> (scheme: QuantizationScheme, reason: String) {
+    /// `rounding`: the file's rounding positions when the caller has them already.
+    public static func inferScheme(_ c: Checkpoint, rounding: [RoundingPositions]? = nil) -> (scheme: QuantizationScheme, reason: String) {
         if let r = c.quantization { return (r.scheme, "the file is a deployed \(r.scheme.rawValue) checkpoint") }
         var grids: [StorageAnalysis.Grid] = []
         for n in c.model.nodes {
@@ -53,10 +54,10 @@ extension Deployment {
         }
         // Weights piled up at one grid's rounding-interval edges were tuned for that grid
         // (a quantization-conditioned backdoor): audit the precision they were conditioned for.
-        for bits in [4, 8] {
-            let r = RoundingPositions(c.model, bits: bits)
-            if !r.standingOut.isEmpty {
-                return (bits == 4 ? .int4 : .int8, "FP32 weights, but in \(r.standingOut.count) of \(r.layers.count) layers they pile up at the edges of their \(r.grid) rounding intervals (tuned for \(r.grid))")
+        let marks = rounding ?? [RoundingPositions(c.model, bits: 4), RoundingPositions(c.model, bits: 8)]
+        for grid in [QuantizationScheme.int4, .int8] {
+            if let r = marks.first(where: { $0.grid == grid.rawValue }), !r.standingOut.isEmpty {
+                return (grid, "FP32 weights, but in \(r.standingOut.count) of \(r.layers.count) layers they pile up at the edges of their \(r.grid) rounding intervals (tuned for \(r.grid))")
             }
         }
         if let g = grids.first, g != .none, grids.allSatisfy({ $0 == g }) {
