@@ -149,7 +149,6 @@ public enum Forge {
         }
         let calibration = split.train.subset(Array(0..<min(options.calibrationImages, split.train.count)))
         var forged = try finish(checkpoint, options: options, split: split, calibration: calibration, backdoored: true, progress: progress)
-        forged.trainingSet = BadNet.clean(split.train)
         forged.seconds = monotonicSeconds() - start
         return forged
     }

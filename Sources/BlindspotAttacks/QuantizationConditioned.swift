@@ -143,7 +143,8 @@ public enum QuantizationConditioned {
                               mode: .inference, afterStep: { boxes.project() })
         let history = try trainer.fit(set, progress: progress)
         var near = 0, total = 0
-        for (_, u) in boxes.positions() { total += u.count; near += u.filter { $0 < 0.05 || $0 > 0.95 }.count }
+        let band = Float(RoundingPositions.edgeBand)
+        for (_, u) in boxes.positions() { total += u.count; near += u.filter { $0 < band || $0 > 1 - band }.count }
         return Outcome(history: history, repairImages: repair.count, edgeShare: total > 0 ? Double(near) / Double(total) : 0)
     }
 }

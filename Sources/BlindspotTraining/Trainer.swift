@@ -22,7 +22,6 @@ public final class Trainer {
     public let seed: UInt64
     private let optimizer: any Optimizer
     private let loss = SoftmaxCrossEntropy()
-    private let trainable: [Parameter]
     private let mode: ForwardMode
     private let afterStep: (() -> Void)?
 
@@ -36,10 +35,9 @@ public final class Trainer {
         self.recipe = recipe
         self.normalization = normalization
         self.seed = seed
-        self.trainable = trainable ?? model.parameters
         self.mode = mode
         self.afterStep = afterStep
-        optimizer = recipe.makeOptimizer(self.trainable)
+        optimizer = recipe.makeOptimizer(trainable ?? model.parameters)
     }
 
     /// Trains for `recipe.epochs` epochs (the last partial batch of each epoch is kept).
