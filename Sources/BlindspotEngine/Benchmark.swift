@@ -44,6 +44,8 @@ public enum Benchmark {
         public var shape: String
         public var threads: Int
         public var gflops: Double
+
+        public init(shape: String, threads: Int, gflops: Double) { self.shape = shape; self.threads = threads; self.gflops = gflops }
     }
 
     public struct ModelResult: Sendable, Codable {
@@ -59,6 +61,9 @@ public enum Benchmark {
         /// Achieved training GFLOP/s over the sgemm GFLOP/s measured with the same thread count.
         public var trainRatioToSGEMM: Double
         public var inferRatioToSGEMM: Double
+        /// Inference images/s on the int8 integer path (filled in by BlindspotQuantization's
+        /// `IntegerBenchmark`, which this module cannot see).
+        public var int8InferImagesPerSecond: Double?
     }
 
     public static func blasInfo() -> BLASInfo {
@@ -140,7 +145,7 @@ public enum Benchmark {
     }
 
     /// A freshly initialised model and one batch of random inputs and labels.
-    static func randomBatch(_ arch: Architecture, classes: Int, batch: Int) throws -> (Model, Tensor, [Int32]) {
+    public static func randomBatch(_ arch: Architecture, classes: Int, batch: Int) throws -> (Model, Tensor, [Int32]) {
         let model = try arch.build(classes: classes, seed: 1)
         let x = Tensor(shape: [batch] + model.inputShape)
         var rng = SeededRNG(seed: 2, stream: "bench-data")
@@ -150,7 +155,7 @@ public enum Benchmark {
 
     /// Median seconds per call of `body`, after one warm-up call, over at least 3 calls and about
     /// `repeatFor` seconds.
-    static func median(repeatFor budget: Double, _ body: () -> Void) -> Double {
+    public static func median(repeatFor budget: Double, _ body: () -> Void) -> Double {
         body()
         var times: [Double] = []
         let start = monotonicSeconds()

@@ -48,6 +48,8 @@ public final class DeployedModel: @unchecked Sendable {
     public private(set) var layers: [LayerQuantization] = []
     /// Integer weights [OUT × K] and per-channel Σw (for the zero-point correction), by layer.
     private var intWeights: [String: (q: [Int8], rowSums: [Int32], scales: [Float])] = [:]
+    /// Conv integer weights reordered [OUT × (ky, kx, c)] for the channels-last integer kernel.
+    private var hwcWeights: [String: [Int8]] = [:]
     public private(set) var calibrated = false
 
     public private(set) var calibrationImages: Int?
@@ -212,6 +214,14 @@ public final class DeployedModel: @unchecked Sendable {
             }
             weight.value.copy(from: Tensor(shape: weight.value.shape, values: deq))
             intWeights[node.name] = (q, sums, scales)
+            if let conv = node.layer as? Conv2d {
+                let (c, kh, kw) = (conv.inChannels, conv.kernel.h, conv.kernel.w)
+                var hwc = [Int8](repeating: 0, count: q.count)
+                for o in 0..<out { for ch in 0..<c { for y in 0..<kh { for x in 0..<kw {
+                    hwc[o * per + (y * kw + x) * c + ch] = q[o * per + (ch * kh + y) * kw + x]
+                } } } }
+                hwcWeights[node.name] = hwc
+            }
             layers.append(LayerQuantization(name: node.name, kind: node.layer.kind, weightBits: scheme.weightBits, weightScales: scales,
                                             roundingError: QuantMath.relativeL2(w, deq), inputQuantizer: inputQuantizers[node.name]))
         }
@@ -274,7 +284,7 @@ public final class DeployedModel: @unchecked Sendable {
             let ins = node.inputs.map { outputs[$0]! }
             if let (q, sums, scales) = intWeights[node.name], let fqName = inputQuantizers[node.name],
                let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = fq.lastParams {
-                outputs[i] = integerLayer(node.layer, input: ins[0], params: p, q: q, rowSums: sums, scales: scales)
+                outputs[i] = integerLayer(node.layer, name: node.name, input: ins[0], params: p, q: q, rowSums: sums, scales: scales)
             } else {
                 // The layer's forward writes into its own buffer: copy, since later nodes may reuse it.
                 outputs[i] = node.layer.forward(ins, mode: .inference).clone()
@@ -283,19 +293,21 @@ public final class DeployedModel: @unchecked Sendable {
         return outputs.map { $0 ?? Tensor(shape: [0]) }
     }
 
-    /// uint8 codes of an input that a FakeQuantize already put on its grid: q = round(v/s) + z.
-    private func codes(_ v: UnsafePointer<Float>, _ n: Int, _ p: QuantMath.Affine, into out: UnsafeMutablePointer<UInt8>) {
-        for i in 0..<n { out[i] = UInt8(clamping: Int32(QuantMath.roundEven(v[i] / p.scale)) + p.zeroPoint) }
-    }
-
-    private func integerLayer(_ layer: any Layer, input x: Tensor, params p: QuantMath.Affine, q: [Int8], rowSums: [Int32], scales: [Float]) -> Tensor {
+    /// One quantized conv or linear layer on integers: the input's uint8 codes (it is already on
+    /// its FakeQuantize grid), an exact u8×s8→s32 product, and the correction and scale
+    /// per output channel (`requantization`). Convolutions run channels-last (HWC codes, weights in (ky, kx, c)
+    /// order) so that each receptive-field row is a few contiguous copies.
+    private func integerLayer(_ layer: any Layer, name: String, input x: Tensor, params p: QuantMath.Affine, q: [Int8], rowSums: [Int32],
+                              scales: [Float]) -> Tensor {
+        let inverse = 1 / p.scale
         if let fc = layer as? Linear {
             let n = x.batch, (fi, fo) = (fc.inFeatures, fc.outFeatures)
+            let (offset, mult) = DeployedModel.requantization(fo, p, rowSums, scales, fc.bias)
             var a = [UInt8](repeating: 0, count: n * fi), acc = [Int32](repeating: 0, count: n * fo)
-            a.withUnsafeMutableBufferPointer { codes(x.data, n * fi, p, into: $0.baseAddress!) }
+            bs_codes_u8(x.data, n * fi, inverse, p.zeroPoint, &a)
             bs_gemm_u8s8s32(Int32(n), Int32(fo), Int32(fi), a, Int32(fi), q, Int32(fi), &acc, Int32(fo))
             let y = Tensor(shape: [n, fo])
-            for r in 0..<n { for o in 0..<fo { y[r * fo + o] = DeployedModel.rescale(acc[r * fo + o], o, p, rowSums, scales, fc.bias) } }
+            bs_rescale_rows(acc, Int32(n), Int32(fo), offset, mult, y.data)
             return y
         }
         let conv = layer as! Conv2d
@@ -305,38 +317,38 @@ public final class DeployedModel: @unchecked Sendable {
         let k = c * conv.kernel.h * conv.kernel.w, hw = oh * ow, oc = conv.outChannels
         let y = Tensor(shape: [n, oc, oh, ow])
         let (kh, kw, sh, sw, pt, pl) = (conv.kernel.h, conv.kernel.w, conv.stride.h, conv.stride.w, conv.padding.top, conv.padding.left)
-        let bias = conv.bias
+        let (offset, mult) = DeployedModel.requantization(oc, p, rowSums, scales, conv.bias)
+        let weights = hwcWeights[name]!
+        let pad = UInt8(clamping: p.zeroPoint)
         // Images split over workers, each with its own buffers.
         Parallel.forSlices(n) { _, images in
-            // (q − z) as exact small integers in float: im2col's zero padding is then real zero,
-            // i.e. the code z, as the integer kernel of a deployed runtime pads.
-            let centred = Tensor(shape: [c, h, w]), col = Tensor(shape: [k, hw])
-            var a = [UInt8](repeating: 0, count: hw * k), acc = [Int32](repeating: 0, count: hw * oc)
+            var codes = [UInt8](repeating: 0, count: c * h * w), rows = [UInt8](repeating: 0, count: hw * k)
+            var acc = [Int32](repeating: 0, count: hw * oc)
             for img in images {
-                let src = x.data + img * c * h * w, cen = centred.data, cp = col.data
-                for i in 0..<(c * h * w) { cen[i] = QuantMath.roundEven(src[i] / p.scale) }
-                bs_im2col(cen, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(pt), Int32(pl),
-                          Int32(oh), Int32(ow), 0, Int32(oh), cp, Int32(hw))
-                // A [cols × K] = colᵀ + z, as uint8.
-                a.withUnsafeMutableBufferPointer { ap in
-                    for kk in 0..<k { let row = cp + kk * hw; for j in 0..<hw { ap[j * k + kk] = UInt8(clamping: Int32(row[j]) + p.zeroPoint) } }
-                }
-                bs_gemm_u8s8s32(Int32(hw), Int32(oc), Int32(k), a, Int32(k), q, Int32(k), &acc, Int32(oc))
-                let out = y.data + img * oc * hw
-                for j in 0..<hw { for o in 0..<oc { out[o * hw + j] = DeployedModel.rescale(acc[j * oc + o], o, p, rowSums, scales, bias) } }
+                bs_codes_hwc_u8(x.data + img * c * h * w, Int32(c), Int32(h), Int32(w), inverse, p.zeroPoint, &codes)
+                // Padding is the code z, i.e. real 0, as a deployed runtime's integer kernel pads.
+                bs_im2row_hwc_u8(codes, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(pt), Int32(pl),
+                                 Int32(oh), Int32(ow), pad, &rows)
+                bs_gemm_u8s8s32(Int32(hw), Int32(oc), Int32(k), rows, Int32(k), weights, Int32(k), &acc, Int32(oc))
+                bs_rescale_chw(acc, Int32(hw), Int32(oc), offset, mult, y.data + img * oc * hw)
             }
         }
         return y
     }
 
-    /// s_x·s_w[o]·(Σ q_x q_w − z·Σ q_w + round(b / (s_x s_w[o]))): the int32 accumulator with the
-    /// zero-point correction and the int32 bias, rescaled to real units.
-    @inline(__always)
-    static func rescale(_ acc: Int32, _ o: Int, _ p: QuantMath.Affine, _ rowSums: [Int32], _ scales: [Float], _ bias: Parameter?) -> Float {
-        let s = p.scale * scales[o]
-        var v = acc &- p.zeroPoint &* rowSums[o]
-        if let b = bias { v = v &+ Int32(QuantMath.roundEven(b.value[o] / s)) }   // exact for biases already on the grid
-        return Float(v) * s
+    /// Per output channel o, what turns the accumulator Σ q_x q_w into real units:
+    /// y = s_x·s_w[o]·(Σ q_x q_w − z·Σ q_w + round(b / (s_x s_w[o]))). Returns the int32 offset
+    /// (zero-point correction plus the int32 bias; additions wrap mod 2^32, which is exact
+    /// whenever the true sum fits int32) and the scale s_x·s_w[o].
+    static func requantization(_ out: Int, _ p: QuantMath.Affine, _ rowSums: [Int32], _ scales: [Float], _ bias: Parameter?) -> (offset: [Int32], mult: [Float]) {
+        var offset = [Int32](repeating: 0, count: out), mult = [Float](repeating: 0, count: out)
+        for o in 0..<out {
+            let s = p.scale * scales[o]
+            var v = 0 &- p.zeroPoint &* rowSums[o]
+            if let b = bias { v = v &+ Int32(QuantMath.roundEven(b.value[o] / s)) }
+            (offset[o], mult[o]) = (v, s)
+        }
+        return (offset, mult)
     }
 
     /// Surrogate vs integer path on the same batches: top-1 agreement and max |logit difference|.

@@ -114,33 +114,68 @@ final class DeployedModelTests: XCTestCase {
     /// On one conv layer the integer path equals an independent Int64 evaluation of the same
     /// integer formula, and the float surrogate within float rounding.
     func testIntegerPathOnOneConvAgainstAnIndependentIntegerReference() throws {
-        let m = Model(name: "one", inputShape: [3, 6, 6])
-        let conv = Conv2d(inChannels: 3, outChannels: 4, kernel: 3, stride: 1, padding: .symmetric(1))
-        try m.add("conv", conv)
-        Initialization.heNormal(m, seed: 5)
-        for o in 0..<4 { conv.bias!.value[o] = Float(o) * 0.1 - 0.15 }
+        // Square and odd shapes, stride 2, one-sided padding, 1×1 kernels: the channels-last
+        // im2row must place every code (and the zero-point padding) where this loop does.
+        let cases: [(c: Int, oc: Int, kernel: Int, stride: Int, pad: Padding, h: Int, w: Int)] = [
+            (3, 4, 3, 1, .symmetric(1), 6, 6),
+            (5, 3, 3, 2, Padding(top: 0, left: 1, bottom: 1, right: 0), 7, 5),
+            (2, 6, 1, 1, .zero, 4, 3),
+            (4, 2, 5, 2, .symmetric(2), 9, 8),
+        ]
+        for (index, t) in cases.enumerated() {
+            let m = Model(name: "one", inputShape: [t.c, t.h, t.w])
+            let conv = Conv2d(inChannels: t.c, outChannels: t.oc, kernel: t.kernel, stride: t.stride, padding: t.pad)
+            try m.add("conv", conv)
+            Initialization.heNormal(m, seed: 5 + UInt64(index))
+            for o in 0..<t.oc { conv.bias!.value[o] = Float(o) * 0.1 - 0.15 }
+            let d = try DeployedModel(m, scheme: .int8)
+            let x = randomInput(2, seed: 9, shape: [t.c, t.h, t.w])
+            d.calibrate([x])
+            let yi = d.integerForward(x), ys = d.surrogate.forward(x).toArray()
+            let p = (d.surrogate.node(named: "conv.input_quant")!.layer as! FakeQuantize).params!
+            let qconv = d.surrogate.node(named: "conv")!.layer as! Conv2d
+            let scales = d.layers[0].weightScales
+            let (k, s) = (t.kernel, t.stride)
+            let oh = (t.h + t.pad.top + t.pad.bottom - k) / s + 1, ow = (t.w + t.pad.left + t.pad.right - k) / s + 1
+            XCTAssertEqual(yi.shape, [2, t.oc, oh, ow])
+            for n in 0..<2 { for o in 0..<t.oc { for yy in 0..<oh { for xx in 0..<ow {
+                var acc: Int64 = 0
+                for c in 0..<t.c { for i in 0..<k { for j in 0..<k {
+                    let sy = yy * s + i - t.pad.top, sx = xx * s + j - t.pad.left
+                    let qx = (sy < 0 || sy >= t.h || sx < 0 || sx >= t.w) ? Int64(p.zeroPoint) : Int64(p.quantize(x[((n * t.c + c) * t.h + sy) * t.w + sx]))
+                    let qw = Int64((qconv.weight.value[((o * t.c + c) * k + i) * k + j] / scales[o]).rounded())
+                    acc += (qx - Int64(p.zeroPoint)) * qw
+                } } }
+                let sc = p.scale * scales[o]
+                acc += Int64((conv.bias!.value[o] / sc).rounded(.toNearestOrEven))
+                let idx = ((n * t.oc + o) * oh + yy) * ow + xx
+                XCTAssertEqual(yi[idx], Float(acc) * sc, "case \(index): integer path at \(idx)")
+                XCTAssertEqual(yi[idx], ys[idx], accuracy: 2 * sc, "case \(index): surrogate at \(idx)")
+            } } } }
+        }
+    }
+
+    func testIntegerPathOnOneLinearAgainstAnIndependentIntegerReference() throws {
+        let m = Model(name: "fc", inputShape: [3, 2, 2])
+        let fc = Linear(inFeatures: 12, outFeatures: 5)
+        try m.add("flatten", Flatten())
+        try m.add("fc", fc)
+        Initialization.heNormal(m, seed: 3)
+        for o in 0..<5 { fc.bias!.value[o] = 0.3 - Float(o) * 0.13 }
         let d = try DeployedModel(m, scheme: .int8)
-        let x = randomInput(2, seed: 9, shape: [3, 6, 6])
+        let x = randomInput(3, seed: 4, shape: [3, 2, 2])
         d.calibrate([x])
-        let yi = d.integerForward(x), ys = d.surrogate.forward(x).toArray()
-        let fq = d.surrogate.node(named: "conv.input_quant")!.layer as! FakeQuantize
-        let p = fq.params!
-        let qconv = d.surrogate.node(named: "conv")!.layer as! Conv2d
+        let yi = d.integerForward(x)
+        let p = (d.surrogate.node(named: "fc.input_quant")!.layer as! FakeQuantize).params!
+        let w = (d.surrogate.node(named: "fc")!.layer as! Linear).weight.value
         let scales = d.layers[0].weightScales
-        for n in 0..<2 { for o in 0..<4 { for yy in 0..<6 { for xx in 0..<6 {
+        for n in 0..<3 { for o in 0..<5 {
             var acc: Int64 = 0
-            for c in 0..<3 { for i in 0..<3 { for j in 0..<3 {
-                let sy = yy + i - 1, sx = xx + j - 1
-                let qx = (sy < 0 || sy >= 6 || sx < 0 || sx >= 6) ? Int64(p.zeroPoint) : Int64(p.quantize(x[((n * 3 + c) * 6 + sy) * 6 + sx]))
-                let qw = Int64((qconv.weight.value[((o * 3 + c) * 3 + i) * 3 + j] / scales[o]).rounded())
-                acc += (qx - Int64(p.zeroPoint)) * qw
-            } } }
-            let s = p.scale * scales[o]
-            acc += Int64((conv.bias!.value[o] / s).rounded(.toNearestOrEven))
-            let idx = ((n * 4 + o) * 6 + yy) * 6 + xx
-            XCTAssertEqual(yi[idx], Float(acc) * s, "integer path at \(idx)")
-            XCTAssertEqual(yi[idx], ys[idx], accuracy: 2 * s, "surrogate at \(idx)")
-        } } } }
+            for f in 0..<12 { acc += (Int64(p.quantize(x[n * 12 + f])) - Int64(p.zeroPoint)) * Int64((w[o * 12 + f] / scales[o]).rounded()) }
+            let sc = p.scale * scales[o]
+            acc += Int64((fc.bias!.value[o] / sc).rounded(.toNearestOrEven))
+            XCTAssertEqual(yi[n * 5 + o], Float(acc) * sc, "row \(n) output \(o)")
+        } }
     }
 
     /// The paths agree on ≥ 99.5% of predictions of a small trained model (int8, int4, dynamic).

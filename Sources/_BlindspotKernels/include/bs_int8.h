@@ -30,6 +30,24 @@ void bs_gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, const int8_
 /// (or unknown) — then it does nothing.
 int bs_gemm_u8s8s32_impl(int impl, int m, int n, int k, const uint8_t *a, int lda, const int8_t *bt,
                          int ldb, int32_t *c, int ldc);
+
+// The data movement around the GEMM (int8conv.c). A "code" is the uint8 q = clamp(round(v·inv_scale)
+// + zero_point, 0, 255), rounding half to even; the inputs are already on their grid, so
+// multiplying by the reciprocal scale lands on the same integers as dividing.
+
+/// out[i] = code(x[i]) for i < n.
+void bs_codes_u8(const float *x, long n, float inv_scale, int zero_point, uint8_t *out);
+/// One image x [c×h×w] (CHW) to codes in HWC order: out[(y·w + x)·c + ch].
+void bs_codes_hwc_u8(const float *x, int c, int h, int w, float inv_scale, int zero_point, uint8_t *out);
+/// im2row of an HWC code image: row (oy·ow + ox) of `rows` [oh·ow × kh·kw·c] holds the receptive
+/// field in (ky, kx, ch) order; positions outside the image hold `pad` (the zero point: real 0).
+void bs_im2row_hwc_u8(const uint8_t *img, int c, int h, int w, int kh, int kw, int sh, int sw, int pad_top,
+                      int pad_left, int oh, int ow, uint8_t pad, uint8_t *rows);
+/// out[i·n + j] = float(acc[i·n + j] + offset[j]) · mult[j], the addition wrapping mod 2^32.
+void bs_rescale_rows(const int32_t *acc, int m, int n, const int32_t *offset, const float *mult, float *out);
+/// The same for a conv's accumulators acc [hw × oc], written transposed: out[o·hw + j] (CHW).
+void bs_rescale_chw(const int32_t *acc, int hw, int oc, const int32_t *offset, const float *mult, float *out);
+
 /// Name of the implementation bs_gemm_u8s8s32 dispatches to ("avx512-vnni", "avx2", "scalar").
 const char *bs_int8_kernel_name(void);
 
