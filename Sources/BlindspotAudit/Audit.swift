@@ -146,8 +146,11 @@ public enum Audit {
             for m in [fp32, dep] {
                 var inputs = DefenseInputs(clean: kind == .nc ? ncHalf : clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
                                            seed: options.seed, budget: options.budget)
+                // One probe for both precisions (the one the report names): FP32's reversed trigger,
+                // else the deployed precision's — so a trigger that only the deployed model obeys
+                // is also tried on the FP32 model (where it may be dormant).
                 if inputs.probe == nil, kind == .strip || kind == .fp {
-                    inputs.probe = ncTriggers["fp32"] ?? ncTriggers[m.precision.description]
+                    inputs.probe = ncTriggers["fp32"] ?? ncTriggers[dep.precision.description]
                 }
                 progress.report("\(kind.displayName) at \(m.precision)…")
                 if let replacement = options.replacements[kind] {
@@ -174,8 +177,9 @@ public enum Audit {
                 progress.report("\(kind.displayName) at \(m.precision): \(r.verdict.status.rawValue)\(r.verdict.target.map { " (target \($0))" } ?? "") in \(String(format: "%.1f", r.seconds)) s")
             }
         }
-        if probe == nil, let t = ncTriggers["fp32"] ?? ncTriggers.values.first { probeSource = t.description }
-        let usedProbe = probe ?? ncTriggers["fp32"] ?? ncTriggers.values.first
+        let ncProbe = ncTriggers["fp32"] ?? ncTriggers[dep.precision.description]
+        if probe == nil, let t = ncProbe { probeSource = t.description }
+        let usedProbe = probe ?? ncProbe
 
         let comparisons = order.enumerated().map { i, kind -> Comparison in
             let a = results[2 * i], b = results[2 * i + 1]

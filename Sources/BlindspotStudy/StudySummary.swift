@@ -10,6 +10,9 @@ import Foundation
 ///   evaluated; false positives: twins flagged (any class), among those evaluated; not evaluated:
 ///   share of all models. Ye & Pandey's code counted a defense that failed as "not detected";
 ///   here such models leave the denominator and show in the not-evaluated column instead.
+/// - a BadNet whose trigger does not work at a precision (ground-truth ASR < `liveASR`) has no
+///   backdoor there to find: it leaves that precision's detection denominator and is counted in
+///   `attackNotLive` (quantization-conditioned grids are exempt: dormancy is their point).
 /// - `verdict` is the audit's weighed verdict at that precision (backdoor / no backdoor /
 ///   inconclusive, counted as detected / not detected / not evaluated).
 public struct StudySummary: Codable, Sendable, Equatable {
@@ -40,6 +43,8 @@ public struct StudySummary: Codable, Sendable, Equatable {
         public var detection: Proportion
         /// Backdoored models flagged with another (or no) class.
         public var wrongTarget: Int
+        /// Backdoored models left out of `detection` because their trigger does not work here.
+        public var attackNotLive: Int
         public var falsePositive: Proportion
         public var notEvaluatedBackdoored: Proportion
         public var notEvaluatedTwin: Proportion
@@ -97,6 +102,10 @@ public struct StudySummary: Codable, Sendable, Equatable {
     /// The pseudo-defense name of the weighed verdict.
     public static let verdict = "verdict"
 
+    /// Attack success below which a forged BadNet counts as not backdoored at that precision —
+    /// the floor the audit applies to a probe trigger (`Strip.probeASRFloor`).
+    public static let liveASR = Strip.probeASRFloor
+
     public init(_ all: [StudyResultLine]) {
         let (lines, _) = ResultsFile.merge([all])
         self.lines = lines.count
@@ -108,6 +117,8 @@ public struct StudySummary: Codable, Sendable, Equatable {
     struct Observation {
         var seed: UInt64, model: StudyModel, precision: String, defense: String
         var status: Verdict.Status, target: Int?, truthTarget: Int?
+        /// False for a BadNet whose trigger does not work at this precision.
+        var live = true
         var detectedRight: Bool { status == .detected && target != nil && target == truthTarget }
     }
 
@@ -115,12 +126,13 @@ public struct StudySummary: Codable, Sendable, Equatable {
         var out: [Observation] = []
         var seen = Set<String>()
         for l in lines {
+            let live = !(l.model == .backdoored && l.groundTruth.activeAt == nil && (l.attackSuccessRate ?? 1) < liveASR)
             out.append(Observation(seed: l.seed, model: l.model, precision: l.precision, defense: l.defense, status: l.status,
-                                   target: l.target, truthTarget: l.groundTruth.target))
+                                   target: l.target, truthTarget: l.groundTruth.target, live: live))
             if seen.insert("\(l.seed)/\(l.model)/\(l.precision)").inserted {
                 let s: Verdict.Status = l.verdict.kind == .backdoor ? .detected : l.verdict.kind == .noBackdoor ? .notDetected : .notEvaluated
                 out.append(Observation(seed: l.seed, model: l.model, precision: l.precision, defense: verdict, status: s,
-                                       target: l.verdict.target, truthTarget: l.groundTruth.target))
+                                       target: l.verdict.target, truthTarget: l.groundTruth.target, live: live))
             }
         }
         return out
@@ -150,10 +162,11 @@ public struct StudySummary: Codable, Sendable, Equatable {
     static func rate(_ obs: [Observation], defense d: String, precision p: String) -> RateRow {
         let here = obs.filter { $0.defense == d && $0.precision == p }
         let bd = here.filter { $0.model == .backdoored }, tw = here.filter { $0.model == .twin }
-        let bdEval = bd.filter { $0.status != .notEvaluated }, twEval = tw.filter { $0.status != .notEvaluated }
+        let bdEval = bd.filter { $0.status != .notEvaluated && $0.live }, twEval = tw.filter { $0.status != .notEvaluated }
         return RateRow(defense: d, precision: p,
                        detection: Proportion(bdEval.filter(\.detectedRight).count, bdEval.count),
                        wrongTarget: bdEval.filter { $0.status == .detected && !$0.detectedRight }.count,
+                       attackNotLive: bd.filter { !$0.live }.count,
                        falsePositive: Proportion(twEval.filter { $0.status == .detected }.count, twEval.count),
                        notEvaluatedBackdoored: Proportion(bd.count - bdEval.count, bd.count),
                        notEvaluatedTwin: Proportion(tw.count - twEval.count, tw.count))

@@ -24,7 +24,7 @@ public enum SummaryHTML {
 
         h += "<h3>Detection</h3>\n" + table(["defense", "precision", "detection (backdoored)", "false positives (twins)", "not evaluated (backdoored · twins)"],
             g.rates.map { r in
-                [SummaryMarkdown.name(r.defense), r.precision, r.detection.text + (r.wrongTarget > 0 ? "; \(r.wrongTarget) flagged another class" : ""),
+                [SummaryMarkdown.name(r.defense), r.precision, SummaryMarkdown.detectionText(r),
                  r.falsePositive.text, "\(r.notEvaluatedBackdoored.k)/\(r.notEvaluatedBackdoored.n) · \(r.notEvaluatedTwin.k)/\(r.notEvaluatedTwin.n)"]
             }, rowClass: { i in g.rates[i].defense == StudySummary.verdict ? "verdict" : nil })
 

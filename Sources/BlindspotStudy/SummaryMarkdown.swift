@@ -15,8 +15,17 @@ public enum SummaryMarkdown {
         return m
     }
 
+    /// The detection cell: the rate, then wrong targets and models whose attack did not work.
+    static func detectionText(_ r: StudySummary.RateRow) -> String {
+        var t = r.detection.text
+        if r.wrongTarget > 0 { t += "; \(r.wrongTarget) flagged another class" }
+        if r.attackNotLive > 0 { t += "; \(r.attackNotLive) left out (attack success < \(Int(StudySummary.liveASR * 100))%)" }
+        return t
+    }
+
     static let conventions = """
     How to read the tables: rates are k/n with a 95% Wilson interval. **Detection**: backdoored models flagged with the right target class, among those the defense evaluated. \
+    A backdoored model whose trigger works on fewer than \(Int(StudySummary.liveASR * 100))% of images at a precision has no working backdoor there and is left out of that row (the cell says how many). \
     **False positives**: clean twins flagged (any class), among those evaluated. **Not evaluated**: share of all models on which the defense could not run — \
     the study's code counted those as "not detected"; here they leave the denominator. **Weighed verdict**: the audit's verdict at that precision \
     (backdoor / no backdoor / inconclusive counted as detected / not detected / not evaluated), which with the other precision's decides `blindspot audit`'s exit code. \
@@ -33,8 +42,7 @@ public enum SummaryMarkdown {
 
         m += "### Detection\n\n| defense | precision | detection (backdoored) | false positives (twins) | not evaluated (backdoored · twins) |\n|---|---|---|---|---|\n"
         for r in g.rates {
-            let wrong = r.wrongTarget > 0 ? "; \(r.wrongTarget) flagged another class" : ""
-            m += "| \(name(r.defense)) | \(r.precision) | \(r.detection.text)\(wrong) | \(r.falsePositive.text) | \(r.notEvaluatedBackdoored.k)/\(r.notEvaluatedBackdoored.n) · \(r.notEvaluatedTwin.k)/\(r.notEvaluatedTwin.n) |\n"
+            m += "| \(name(r.defense)) | \(r.precision) | \(detectionText(r)) | \(r.falsePositive.text) | \(r.notEvaluatedBackdoored.k)/\(r.notEvaluatedBackdoored.n) · \(r.notEvaluatedTwin.k)/\(r.notEvaluatedTwin.n) |\n"
         }
 
         m += "\n### Clean accuracy and attack success\n\nMean (min–max) over models.\n\n"

@@ -43,4 +43,51 @@ final class AuditRunTests: XCTestCase {
         XCTAssertTrue(r.groundTruthChecks.allSatisfy { $0.right == nil })
         XCTAssertTrue(TextReport.render(r).contains("strip at fp32: not evaluated — failed: no gradient"), TextReport.render(r))
     }
+
+    /// Issue 13 with no trigger known — the file's ground truth removed, none given, as for a
+    /// user's own checkpoint: Neural Cleanse's reversed trigger for label 0 must work on held-out
+    /// images and become the probe; FP32's weighed verdict must be `backdoor` with class 0 and the
+    /// audit must fail the gate naming class 0; the clean twin, audited the same way, must never
+    /// be called backdoored at either precision.
+    ///
+    /// Opt-in (`BLINDSPOT_SLOW_TESTS=1`): it needs the `default` NC budget — `quick`'s 30 steps do
+    /// not reverse the 3×3 trigger on this model (measured) — and takes ≈ 5 min on 2 idle cores
+    /// (15 min measured under load), a third of the CI run.
+    ///
+    /// Measured with this release: FP32 3 points (reversed trigger +2, STRIP +1) → backdoor class 0;
+    /// int8 2 points (reversed trigger +2; STRIP with the reversed trigger stays below its bar) →
+    /// the overall line is a blindspot for class 0 (exit 4), not a consistent backdoor (exit 3).
+    func testWithoutATriggerTheNCProbeFindsTheBackdoorAndTheTwinIsNeverCalledBackdoored() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["BLINDSPOT_SLOW_TESTS"] == "1", "set BLINDSPOT_SLOW_TESTS=1 to run (≈ 5 min)")
+        let samples = AuditRunTests.root.appendingPathComponent("samples").path
+        let split = Datasets.synthetic(seed: 5, trainCount: 600, testCount: 1000)
+        var options = AuditOptions(dataName: "synthetic", commandLine: "test")
+        options.defenses = [.nc, .strip, .fp]
+        options.budget = .default
+        options.calibrationImages = 256
+        let quiet = ProgressReporter(quiet: true)
+
+        var c = try CheckpointLoader.load(samples + "/badnet.h5")
+        c.groundTruth = nil
+        let r = try Audit.run(c, data: split, suspect: nil, options: options, progress: quiet)
+        XCTAssertNil(r.attack, "no trigger was known, so no attack figures")
+        XCTAssertTrue(r.probe.hasPrefix("NC label 0 reversed trigger"), r.probe)
+        let fp32 = try XCTUnwrap(r.precisionVerdicts.first)
+        XCTAssertEqual(fp32.kind, .backdoor, fp32.summary)
+        XCTAssertEqual(fp32.target, 0, fp32.summary)
+        XCTAssertTrue([3, 4].contains(r.overall.exitCode), r.overall.line)
+        XCTAssertTrue(r.overall.line.contains("class 0"), r.overall.line)
+        let zero = try XCTUnwrap(r.evidence.first { $0.target == 0 }, "the evidence table has a row for class 0")
+        XCTAssertGreaterThanOrEqual(zero.fp32.reversalASR ?? 0, VerdictRule.reversalASRFloor)
+        for m in r.results where m.defense == "strip" || m.defense == "fine-pruning" {
+            XCTAssertFalse((m.verdict.reason ?? "").hasPrefix("noProbe"), "\(m.defense) at \(m.precision) ran with the NC probe: \(m.verdict)")
+        }
+        XCTAssertTrue(TextReport.render(r).contains("NC label 0 reversed trigger"), "the report names the probe's provenance")
+
+        var twin = try CheckpointLoader.load(samples + "/badnet.clean.h5")
+        twin.groundTruth = nil
+        let t = try Audit.run(twin, data: split, suspect: nil, options: options, progress: quiet)
+        XCTAssertFalse([Overall.Kind.backdoor, .blindspot].contains(t.overall.kind), t.overall.line)
+        XCTAssertFalse(t.precisionVerdicts.contains { $0.kind == .backdoor }, t.precisionVerdicts.map(\.summary).joined(separator: "; "))
+    }
 }

@@ -73,6 +73,22 @@ final class StudySummaryTests: XCTestCase {
         XCTAssertEqual(SummaryMarkdown.render(s), SummaryMarkdown.render(StudySummary(lines.reversed())))
     }
 
+    /// A BadNet whose trigger fails at a precision leaves that row's detection denominator (it
+    /// has no backdoor there to find) and is counted; a conditioned grid's dormancy is exempt.
+    func testModelsWhoseAttackDoesNotWorkLeaveTheDetectionDenominator() throws {
+        let lines = [
+            Self.line(seed: 1, model: .backdoored, precision: "fp32", defense: "nc", status: .detected, target: 3),
+            Self.line(seed: 2, model: .backdoored, precision: "fp32", defense: "nc", status: .notDetected, asr: 0.16),
+            Self.line(seed: 3, model: .backdoored, precision: "fp32", defense: "nc", status: .notDetected, asr: 0.5),
+        ]
+        let r = StudySummary(lines).groups[0].rate("nc", "fp32")!
+        XCTAssertEqual([r.detection.k, r.detection.n, r.attackNotLive], [1, 2, 1])
+        XCTAssertTrue(SummaryMarkdown.render(StudySummary(lines)).contains("1 left out (attack success < 50%)"))
+        let conditioned = lines.map { l -> StudyResultLine in var l = l; l.groundTruth.activeAt = ["int4"]; return l }
+        let c = StudySummary(conditioned).groups[0].rate("nc", "fp32")!
+        XCTAssertEqual([c.detection.k, c.detection.n, c.attackNotLive], [1, 3, 0])
+    }
+
     func testInt8ClaimSupportedOnlyWhenEveryDefenseIsAtZero() throws {
         func lines(_ int8Status: Verdict.Status, ssAtFP32: Verdict.Status) -> [StudyResultLine] {
             (1...3).flatMap { seed -> [StudyResultLine] in
