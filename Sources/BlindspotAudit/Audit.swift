@@ -54,12 +54,39 @@ public struct AuditOptions: Sendable {
     public init(dataName: String, commandLine: String) { self.dataName = dataName; self.commandLine = commandLine }
 }
 
+/// The FP32 half of an audit: the defenses' results on the FP32 model and what Neural Cleanse
+/// left for the probe and the evidence. For one model, data set, seed, budget, defense list and
+/// known probe it does not depend on the deployed scheme (the FP32 rows of a GTSRB model's int8
+/// and int4 reports were identical, timings aside), so `study`, which audits each model at
+/// several schemes, computes it once. Not reused when the probe would come from Neural Cleanse:
+/// FP32's STRIP and Fine-Pruning may then take the deployed precision's reversed trigger.
+public struct FP32Phase: Sendable {
+    /// Everything the FP32 results depend on; a phase is reused only under the same key.
+    public let key: String
+    let results: [DefenseKind: DefenseResult]
+    let ncTriggers: [NeuralCleanse.ReversedTrigger]?
+    let ncProbe: ProbeTrigger?
+    let reversalASR: [Int: Double]?
+    let images: [ReversedTriggerImage]
+
+    /// How long a defense took when the phase was computed.
+    public func seconds(of kind: DefenseKind) -> Double? { results[kind]?.seconds }
+}
+
 /// The full audit of one checkpoint (mission.md "The user's view"): load, decide the deployed
 /// precision, build the deployed model, measure agreement and drift, run the defenses at FP32
 /// and at deployed precision, compare.
 public enum Audit {
     public static func run(_ c: Checkpoint, data split: DataSplit, suspect: SuspectTrainingSet?, options: AuditOptions,
                            progress: ProgressReporter) throws -> AuditReport {
+        try run(c, data: split, suspect: suspect, options: options, reusing: nil, progress: progress).report
+    }
+
+    /// The audit, reusing `phase` for the FP32 defenses when its key matches this audit's (the
+    /// report is then the one a full run writes, timings aside), and returning this audit's FP32
+    /// phase for the next scheme (nil when the probe is not known: see `FP32Phase`).
+    public static func run(_ c: Checkpoint, data split: DataSplit, suspect: SuspectTrainingSet?, options: AuditOptions,
+                           reusing phase: FP32Phase?, progress: ProgressReporter) throws -> (report: AuditReport, fp32: FP32Phase?) {
         let start = monotonicSeconds()
         let test = split.test
         guard c.model.inputShape == [test.channels, test.height, test.width] else {
@@ -142,8 +169,25 @@ public enum Audit {
         var reversalASR: [String: [Int: Double]] = [:]
         var reversed: [ReversedTriggerImage] = []
         let order = options.defenses.sorted { ($0 == .nc ? 0 : 1) < ($1 == .nc ? 0 : 1) }
+        let digest = try FileDigest.sha256(path: c.path)
+        let phaseKey = [digest, options.dataName, "\(clean.count)", "\(cleanTrain.count)", "\(suspect?.set.count ?? -1)", "\(options.seed)",
+                        options.budget.rawValue, order.map(\.rawValue).joined(separator: ","), probe?.description ?? "none"].joined(separator: ";")
+        let reuse = probe != nil && options.replacements.isEmpty && phase?.key == phaseKey ? phase : nil
+        var fp32Images: [ReversedTriggerImage] = []
         for kind in order {
             for m in [fp32, dep] {
+                if m.precision == .fp32, let reuse, let r = reuse.results[kind] {
+                    if kind == .nc {
+                        ncAll["fp32"] = reuse.ncTriggers
+                        ncTriggers["fp32"] = reuse.ncProbe
+                        reversalASR["fp32"] = reuse.reversalASR
+                        reversed += reuse.images
+                        fp32Images = reuse.images
+                    }
+                    results.append(r)
+                    progress.report("\(kind.displayName) at fp32: \(r.verdict.status.rawValue)\(r.verdict.target.map { " (target \($0))" } ?? "") (this model's FP32 result, computed in its earlier audit)")
+                    continue
+                }
                 var inputs = DefenseInputs(clean: kind == .nc ? ncHalf : clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
                                            seed: options.seed, budget: options.budget)
                 // One probe for both precisions (the one the report names): FP32's reversed trigger,
@@ -169,6 +213,7 @@ public enum Audit {
                         }
                     }
                     reversed += images
+                    if m.precision == .fp32 { fp32Images = images }
                     results.append(r)
                 } else {
                     results.append(DefenseRegistry.defense(kind).run(m, inputs: inputs, progress: progress))
@@ -233,8 +278,8 @@ public enum Audit {
                                                right: right))
             }
         }
-        return AuditReport(tool: "blindspot 0.1.0", commandLine: options.commandLine,
-                           input: .init(file: c.path, sha256: try FileDigest.sha256(path: c.path), format: c.format.displayName,
+        let report = AuditReport(tool: "blindspot 0.1.0", commandLine: options.commandLine,
+                           input: .init(file: c.path, sha256: digest, format: c.format.displayName,
                                         architecture: c.architectureSource, classes: c.classCount, preprocessing: p, dataset: options.dataName,
                                         cleanImages: clean.count, trainImages: cleanTrain.count, suspectImages: suspect?.set.count,
                                         suspectHasPoisonFlags: suspect?.poisoned != nil),
@@ -246,6 +291,11 @@ public enum Audit {
                            results: results, reversedTriggers: reversed, comparisons: comparisons, defenseAgreement: perDefense.line,
                            evidence: evidence, precisionVerdicts: verdicts, verdictRule: VerdictRule.table, overall: overall, groundTruth: truth, groundTruthChecks: checks,
                            seconds: monotonicSeconds() - start, environment: .current)
+        var fp32Results: [DefenseKind: DefenseResult] = [:]
+        for (i, kind) in order.enumerated() { fp32Results[kind] = results[2 * i] }
+        let next = probe == nil ? nil : FP32Phase(key: phaseKey, results: fp32Results, ncTriggers: ncAll["fp32"], ncProbe: ncTriggers["fp32"],
+                                                 reversalASR: reversalASR["fp32"], images: fp32Images)
+        return (report, next)
     }
 
     /// The deployed verdict's trigger at both precisions: the given one, else the deployed

@@ -38,6 +38,8 @@ public enum Study {
         var clock = JobClock(total: jobs.count)
         var ran = 0
         var splits = SplitCache(grid: plan.grid)
+        // The last audit's FP32 half: the same model's next scheme reuses it (see FP32Phase).
+        var fp32: FP32Phase? = nil
 
         for seedJobs in groupedBySeed(jobs) {
             let setup = seedJobs[0].setup
@@ -63,7 +65,7 @@ public enum Study {
                         continue
                     }
                     progress.report("study: job \(n)/\(jobs.count) \(job.label)\(clock.eta)")
-                    let new = try audit(plan, setup, model: m, scheme: s, splits: &splits, progress: progress)
+                    let new = try audit(plan, setup, model: m, scheme: s, splits: &splits, fp32: &fp32, progress: progress)
                         .filter { !done.contains($0.key) }
                     try ResultsFile.append(new, to: layout.results)
                     lines += new
@@ -164,7 +166,7 @@ public enum Study {
     /// Audits one model at one scheme (reading back its report when one exists for the same
     /// model bytes and command line) and returns its result lines.
     static func audit(_ plan: StudyPlan, _ s: SeedSetup, model m: StudyModel, scheme: QuantizationScheme, splits: inout SplitCache,
-                      progress: ProgressReporter) throws -> [StudyResultLine] {
+                      fp32: inout FP32Phase?, progress: ProgressReporter) throws -> [StudyResultLine] {
         let layout = plan.layout
         let modelPath = layout.model(s.seed, m), reportPath = layout.auditReport(s.seed, m, scheme)
         let command = Shell.join(plan.auditCommand(s, m, scheme))
@@ -182,7 +184,7 @@ public enum Study {
             options.scheme = scheme
             options.seed = s.seed
             options.budget = plan.grid.budget
-            report = try Audit.run(c, data: splits.split(for: s.seed), suspect: suspect, options: options, progress: progress)
+            (report, fp32) = try Audit.run(c, data: splits.split(for: s.seed), suspect: suspect, options: options, reusing: fp32, progress: progress)
             try makeDirectory(layout.auditDirectory(s.seed))
             try AtomicFile.write(try AuditReport.encoder.encode(report), to: reportPath)
             progress.report("study: \(m.rawValue) seed \(s.seed) at \(scheme.rawValue): \(report.overall.line)")
