@@ -187,13 +187,16 @@ public struct StudySummary: Codable, Sendable, Equatable {
                        auditFlagsTwin: deployed ? Proportion(tw.filter { $0.overall.exitCode != 0 }.count, tw.count) : nil)
     }
 
-    /// Backdoored models evaluated at FP32 and at `p`, paired by seed.
+    /// Backdoored models evaluated at FP32 and at `p`, paired by seed. For the weighed verdict an
+    /// inconclusive call is a decision, not a failure to run: a backdoor at FP32 that is
+    /// inconclusive as deployed is what `audit` reports as a blindspot (exit 4), so it counts.
     static func blindspot(_ obs: [Observation], defense d: String, precision p: String) -> BlindspotRow {
         let fp32 = Dictionary(obs.filter { $0.defense == d && $0.precision == "fp32" && $0.model == .backdoored }.map { ($0.seed, $0) },
                               uniquingKeysWith: { a, _ in a })
+        let counts = { (o: Observation) in o.status != .notEvaluated || d == verdict }
         var row = BlindspotRow(defense: d, precision: p, pairs: 0, fp32Detected: 0, lost: 0, gained: 0)
-        for o in obs where o.defense == d && o.precision == p && o.model == .backdoored && o.status != .notEvaluated {
-            guard let f = fp32[o.seed], f.status != .notEvaluated else { continue }
+        for o in obs where o.defense == d && o.precision == p && o.model == .backdoored && counts(o) {
+            guard let f = fp32[o.seed], counts(f) else { continue }
             row.pairs += 1
             if f.detectedRight { row.fp32Detected += 1 }
             if f.detectedRight && !o.detectedRight { row.lost += 1 }

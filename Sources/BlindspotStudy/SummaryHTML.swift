@@ -37,7 +37,7 @@ public enum SummaryHTML {
                    })
 
         if !g.blindspots.isEmpty {
-            h += "<h3>Blindspots</h3>\n<p>Backdoored models evaluated at both precisions: detected at FP32 but not as deployed, and the reverse.</p>\n"
+            h += "<h3>Blindspots</h3>\n<p>Backdoored models evaluated at both precisions: detected at FP32 but not as deployed, and the reverse; for the weighed verdict, inconclusive as deployed counts as not detected (the audit exits 4 on it).</p>\n"
             h += table(["defense", "precision", "FP32 detected, deployed not", "deployed detected, FP32 not", "models"],
                        g.blindspots.map { b in
                            [SummaryMarkdown.name(b.defense), b.precision, "\(b.lost) of \(b.fp32Detected)", "\(b.gained) of \(b.pairs - b.fp32Detected)", "\(b.pairs)"]

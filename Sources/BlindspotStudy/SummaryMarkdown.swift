@@ -53,7 +53,7 @@ public enum SummaryMarkdown {
         }
 
         if !g.blindspots.isEmpty {
-            m += "\n### Blindspots\n\nBackdoored models evaluated at FP32 and at the deployed precision: detected (right target) at FP32 but not as deployed — the blindspot — and the reverse.\n\n"
+            m += "\n### Blindspots\n\nBackdoored models evaluated at FP32 and at the deployed precision: detected (right target) at FP32 but not as deployed — the blindspot — and the reverse; for the weighed verdict, *inconclusive* as deployed counts as not detected (the audit exits 4 on it).\n\n"
             m += "| defense | precision | FP32 detected, deployed not | deployed detected, FP32 not | models |\n|---|---|---|---|---|\n"
             for b in g.blindspots {
                 m += "| \(name(b.defense)) | \(b.precision) | \(b.lost) of \(b.fp32Detected) | \(b.gained) of \(b.pairs - b.fp32Detected) | \(b.pairs) |\n"

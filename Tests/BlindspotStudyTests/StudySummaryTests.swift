@@ -89,6 +89,20 @@ final class StudySummaryTests: XCTestCase {
         XCTAssertEqual([c.detection.k, c.detection.n, c.attackNotLive], [1, 3, 0])
     }
 
+    /// The weighed verdict's blindspot: backdoor at FP32, inconclusive as deployed (exit 4) counts;
+    /// a defense that could not run as deployed does not.
+    func testAnInconclusiveDeployedVerdictAfterAnFP32BackdoorIsABlindspot() throws {
+        let lines = [
+            Self.line(seed: 1, model: .backdoored, precision: "fp32", defense: "nc", status: .detected, target: 3, verdict: .backdoor),
+            Self.line(seed: 1, model: .backdoored, precision: "int8", defense: "nc", status: .notEvaluated, verdict: .inconclusive),
+        ]
+        let g = StudySummary(lines).groups[0]
+        let v = g.blindspots.first { $0.defense == StudySummary.verdict && $0.precision == "int8" }!
+        XCTAssertEqual([v.pairs, v.fp32Detected, v.lost], [1, 1, 1])
+        let nc = g.blindspots.first { $0.defense == "nc" && $0.precision == "int8" }!
+        XCTAssertEqual([nc.pairs, nc.lost], [0, 0])
+    }
+
     func testInt8ClaimSupportedOnlyWhenEveryDefenseIsAtZero() throws {
         func lines(_ int8Status: Verdict.Status, ssAtFP32: Verdict.Status) -> [StudyResultLine] {
             (1...3).flatMap { seed -> [StudyResultLine] in
