@@ -58,8 +58,9 @@ public struct AuditOptions: Sendable {
 /// left for the probe and the evidence. For one model, data set, seed, budget, defense list and
 /// known probe it does not depend on the deployed scheme (the FP32 rows of a GTSRB model's int8
 /// and int4 reports were identical, timings aside), so `study`, which audits each model at
-/// several schemes, computes it once. Not reused when the probe would come from Neural Cleanse:
-/// FP32's STRIP and Fine-Pruning may then take the deployed precision's reversed trigger.
+/// several schemes, computes it once. One exception: with no known probe and no working FP32
+/// reversed trigger, FP32's STRIP and Fine-Pruning take the deployed precision's reversed
+/// trigger, so they run again.
 public struct FP32Phase: Sendable {
     /// Everything the FP32 results depend on; a phase is reused only under the same key.
     public let key: String
@@ -71,6 +72,8 @@ public struct FP32Phase: Sendable {
 
     /// How long a defense took when the phase was computed.
     public func seconds(of kind: DefenseKind) -> Double? { results[kind]?.seconds }
+    /// Whether FP32's own reversed trigger worked (and so served as the probe).
+    public var hasReversedProbe: Bool { ncProbe != nil }
 }
 
 /// The full audit of one checkpoint (mission.md "The user's view"): load, decide the deployed
@@ -84,7 +87,7 @@ public enum Audit {
 
     /// The audit, reusing `phase` for the FP32 defenses when its key matches this audit's (the
     /// report is then the one a full run writes, timings aside), and returning this audit's FP32
-    /// phase for the next scheme (nil when the probe is not known: see `FP32Phase`).
+    /// phase for the next scheme.
     public static func run(_ c: Checkpoint, data split: DataSplit, suspect: SuspectTrainingSet?, options: AuditOptions,
                            reusing phase: FP32Phase?, progress: ProgressReporter) throws -> (report: AuditReport, fp32: FP32Phase?) {
         let start = monotonicSeconds()
@@ -172,11 +175,14 @@ public enum Audit {
         let digest = try FileDigest.sha256(path: c.path)
         let phaseKey = [digest, options.dataName, "\(clean.count)", "\(cleanTrain.count)", "\(suspect?.set.count ?? -1)", "\(options.seed)",
                         options.budget.rawValue, order.map(\.rawValue).joined(separator: ","), probe?.description ?? "none"].joined(separator: ";")
-        let reuse = probe != nil && options.replacements.isEmpty && phase?.key == phaseKey ? phase : nil
+        let reuse = options.replacements.isEmpty && phase?.key == phaseKey ? phase : nil
         var fp32Images: [ReversedTriggerImage] = []
         for kind in order {
             for m in [fp32, dep] {
-                if m.precision == .fp32, let reuse, let r = reuse.results[kind] {
+                // STRIP and Fine-Pruning at FP32 depend on the deployed model only through the
+                // probe, when neither a known probe nor FP32's own reversed trigger exists.
+                if m.precision == .fp32, let reuse, let r = reuse.results[kind],
+                   !(kind == .strip || kind == .fp) || probe != nil || reuse.ncProbe != nil {
                     if kind == .nc {
                         ncAll["fp32"] = reuse.ncTriggers
                         ncTriggers["fp32"] = reuse.ncProbe
@@ -293,7 +299,7 @@ public enum Audit {
                            seconds: monotonicSeconds() - start, environment: .current)
         var fp32Results: [DefenseKind: DefenseResult] = [:]
         for (i, kind) in order.enumerated() { fp32Results[kind] = results[2 * i] }
-        let next = probe == nil ? nil : FP32Phase(key: phaseKey, results: fp32Results, ncTriggers: ncAll["fp32"], ncProbe: ncTriggers["fp32"],
+        let next = FP32Phase(key: phaseKey, results: fp32Results, ncTriggers: ncAll["fp32"], ncProbe: ncTriggers["fp32"],
                                                  reversalASR: reversalASR["fp32"], images: fp32Images)
         return (report, next)
     }

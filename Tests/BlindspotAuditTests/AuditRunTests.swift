@@ -48,31 +48,38 @@ final class AuditRunTests: XCTestCase {
     /// reusing the int8 audit's FP32 phase must report what a full int4 audit reports (timings
     /// aside), and must really have reused it.
     func testReusedFP32PhaseGivesTheFullAuditsReport() throws {
-        let c = try CheckpointLoader.load(AuditRunTests.root.appendingPathComponent("samples/badnet.h5").path)
         let split = Datasets.synthetic(seed: 2, trainCount: 600, testCount: 500)
-        var options = AuditOptions(dataName: "synthetic", commandLine: "test")
-        options.defenses = [.nc, .strip]
-        options.budget = .quick
-        options.calibrationImages = 128
         let quiet = ProgressReporter(quiet: true)
-        options.scheme = .int8
-        let (_, phase) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: nil, progress: quiet)
-        let fp32Phase = try XCTUnwrap(phase, "a known probe (the file's ground truth) gives a reusable phase")
-        options.scheme = .int4
-        let (full, _) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: nil, progress: quiet)
-        let (reused, _) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: fp32Phase, progress: quiet)
-        func timeless(_ r: DefenseResult) -> String {
-            "\(r.defense)@\(r.precision): \(r.verdict) " + r.scores.filter { !$0.key.hasSuffix("Seconds") }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        // The BadNet (its ground truth is the probe) and the twin (no probe: FP32's STRIP reruns
+        // unless FP32's own reversed trigger worked).
+        for name in ["badnet.h5", "badnet.clean.h5"] {
+            let c = try CheckpointLoader.load(AuditRunTests.root.appendingPathComponent("samples/" + name).path)
+            var options = AuditOptions(dataName: "synthetic", commandLine: "test")
+            options.defenses = [.nc, .strip]
+            options.budget = .quick
+            options.calibrationImages = 128
+            options.scheme = .int8
+            let (_, phase) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: nil, progress: quiet)
+            let fp32Phase = try XCTUnwrap(phase)
+            options.scheme = .int4
+            let (full, _) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: nil, progress: quiet)
+            let (reused, _) = try Audit.run(c, data: split, suspect: nil, options: options, reusing: fp32Phase, progress: quiet)
+            func timeless(_ r: DefenseResult) -> String {
+                "\(r.defense)@\(r.precision): \(r.verdict) " + r.scores.filter { !$0.key.hasSuffix("Seconds") }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            }
+            XCTAssertEqual(reused.results.map(timeless), full.results.map(timeless), name)
+            XCTAssertEqual(reused.evidence, full.evidence, name)
+            XCTAssertEqual(reused.precisionVerdicts, full.precisionVerdicts, name)
+            XCTAssertEqual(reused.overall.line, full.overall.line, name)
+            XCTAssertEqual(reused.probe, full.probe, name)
+            XCTAssertEqual(reused.reversedTriggers.map(\.label), full.reversedTriggers.map(\.label), name)
+            // Reused, not recomputed: the FP32 results carry the int8 audit's timings.
+            func fp32Seconds(_ r: AuditReport, _ d: String) -> Double? { r.results.first { $0.defense == d && $0.precision == .fp32 }?.seconds }
+            XCTAssertEqual(fp32Seconds(reused, "neural-cleanse"), fp32Phase.seconds(of: .nc), name)
+            XCTAssertNotEqual(fp32Seconds(full, "neural-cleanse"), fp32Seconds(reused, "neural-cleanse"), name)
+            let stripReusable = c.groundTruth?.backdoored == true || fp32Phase.hasReversedProbe
+            XCTAssertEqual(fp32Seconds(reused, "strip") == fp32Phase.seconds(of: .strip), stripReusable, name)
         }
-        XCTAssertEqual(reused.results.map(timeless), full.results.map(timeless))
-        XCTAssertEqual(reused.evidence, full.evidence)
-        XCTAssertEqual(reused.precisionVerdicts, full.precisionVerdicts)
-        XCTAssertEqual(reused.overall.line, full.overall.line)
-        XCTAssertEqual(reused.reversedTriggers.map(\.label), full.reversedTriggers.map(\.label))
-        // Reused, not recomputed: the FP32 results carry the int8 audit's timings.
-        let nc = try XCTUnwrap(reused.results.first { $0.defense == "neural-cleanse" && $0.precision == .fp32 })
-        XCTAssertEqual(nc.seconds, fp32Phase.seconds(of: .nc))
-        XCTAssertNotEqual(full.results.first { $0.defense == "neural-cleanse" && $0.precision == .fp32 }?.seconds, nc.seconds)
     }
 
     /// Issue 13 with no trigger known — the file's ground truth removed, none given, as for a
