@@ -177,6 +177,11 @@ public enum Audit {
                         options.budget.rawValue, order.map(\.rawValue).joined(separator: ","), probe?.description ?? "none"].joined(separator: ";")
         let reuse = options.replacements.isEmpty && phase?.key == phaseKey ? phase : nil
         var fp32Images: [ReversedTriggerImage] = []
+        // One probe for both precisions (the one the report names): FP32's reversed trigger, else
+        // the deployed precision's — so a trigger that only the deployed model obeys is also tried
+        // on the FP32 model (where it may be dormant).
+        func reversedProbe() -> ProbeTrigger? { ncTriggers["fp32"] ?? ncTriggers[dep.precision.description] }
+        func outcome(_ r: DefenseResult) -> String { r.verdict.status.rawValue + (r.verdict.target.map { " (target \($0))" } ?? "") }
         for kind in order {
             for m in [fp32, dep] {
                 // STRIP and Fine-Pruning at FP32 depend on the deployed model only through the
@@ -191,17 +196,12 @@ public enum Audit {
                         fp32Images = reuse.images
                     }
                     results.append(r)
-                    progress.report("\(kind.displayName) at fp32: \(r.verdict.status.rawValue)\(r.verdict.target.map { " (target \($0))" } ?? "") (this model's FP32 result, computed in its earlier audit)")
+                    progress.report("\(kind.displayName) at fp32: \(outcome(r)) (this model's FP32 result, computed in its earlier audit)")
                     continue
                 }
                 var inputs = DefenseInputs(clean: kind == .nc ? ncHalf : clean, cleanTrain: cleanTrain, suspect: suspectPrepared, probe: probe,
                                            seed: options.seed, budget: options.budget)
-                // One probe for both precisions (the one the report names): FP32's reversed trigger,
-                // else the deployed precision's — so a trigger that only the deployed model obeys
-                // is also tried on the FP32 model (where it may be dormant).
-                if inputs.probe == nil, kind == .strip || kind == .fp {
-                    inputs.probe = ncTriggers["fp32"] ?? ncTriggers[dep.precision.description]
-                }
+                if inputs.probe == nil, kind == .strip || kind == .fp { inputs.probe = reversedProbe() }
                 progress.report("\(kind.displayName) at \(m.precision)…")
                 if let replacement = options.replacements[kind] {
                     results.append(replacement.run(m, inputs: inputs, progress: progress))
@@ -225,10 +225,10 @@ public enum Audit {
                     results.append(DefenseRegistry.defense(kind).run(m, inputs: inputs, progress: progress))
                 }
                 let r = results[results.count - 1]
-                progress.report("\(kind.displayName) at \(m.precision): \(r.verdict.status.rawValue)\(r.verdict.target.map { " (target \($0))" } ?? "") in \(String(format: "%.1f", r.seconds)) s")
+                progress.report("\(kind.displayName) at \(m.precision): \(outcome(r)) in \(String(format: "%.1f", r.seconds)) s")
             }
         }
-        let ncProbe = ncTriggers["fp32"] ?? ncTriggers[dep.precision.description]
+        let ncProbe = reversedProbe()
         if probe == nil, let t = ncProbe { probeSource = t.description }
         let usedProbe = probe ?? ncProbe
 

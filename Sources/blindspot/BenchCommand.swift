@@ -56,7 +56,8 @@ struct Bench: ParsableCommand {
             let reference = gemms.last!.gflops
             // The integer path's product for a 3×3×64 conv on a 32×32 map: 1024 output pixels × 64
             // channels × K 576.
-            progress.report("measuring the int8 GEMM (\(String(cString: bs_int8_kernel_name())))…")
+            let int8Kernel = String(cString: bs_int8_kernel_name())
+            progress.report("measuring the int8 GEMM (\(int8Kernel))…")
             var int8 = [IntegerBenchmark.gemm(m: 1024, n: 64, k: 576, threads: 1, seconds: seconds / 3)]
             if threads > 1 { int8.append(IntegerBenchmark.gemm(m: 1024, n: 64, k: 576, threads: threads, seconds: seconds / 3)) }
             var models: [Benchmark.ModelResult] = []
@@ -67,12 +68,12 @@ struct Bench: ParsableCommand {
                 m.int8InferImagesPerSecond = try IntegerBenchmark.inference(a, scheme: .int8, classes: classes, batch: batch, threads: threads, seconds: seconds / 2)
                 models.append(m)
             }
-            let report = Report(blas: info, threads: threads, sgemm: gemms, int8GEMM: int8, int8Kernel: String(cString: bs_int8_kernel_name()), models: models)
+            let report = Report(blas: info, threads: threads, sgemm: gemms, int8GEMM: int8, int8Kernel: int8Kernel, models: models)
             if json { emit(try jsonString(report)); return }
             var out = "BLAS: OpenBLAS core \(info.core) (chosen \(info.coreTypeChosen.isEmpty ? "by OpenBLAS" : info.coreTypeChosen)\(info.coreTypeFromEnvironment ? " from OPENBLAS_CORETYPE" : " from CPUID")), CPU \(info.cpu)\n"
             out += "       \(info.configuration)\n"
             for g in gemms { out += "sgemm " + pad(g.shape, 14) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GFLOP/s\n", g.gflops) }
-            for g in int8 { out += "u8s8s32 " + pad(g.shape, 12) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GOP/s", g.gflops) + " (\(String(cString: bs_int8_kernel_name())))\n" }
+            for g in int8 { out += "u8s8s32 " + pad(g.shape, 12) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GOP/s", g.gflops) + " (\(int8Kernel))\n" }
             out += "\n" + pad("model", 16) + lpad("params", 10) + lpad("MAC/img", 9) + lpad("train img/s", 12) + lpad("infer img/s", 12)
                 + lpad("train GF/s", 11) + lpad("infer GF/s", 11) + lpad("train/sg", 9) + lpad("infer/sg", 9) + lpad("int8 img/s", 11) + "\n"
             for m in models {
