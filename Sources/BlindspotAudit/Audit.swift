@@ -48,6 +48,9 @@ public struct AuditOptions: Sendable {
     public var dataName: String
     /// The command line that produced the report (printed in it, so every number can be reproduced).
     public var commandLine: String
+    /// Audit even when FP32 clean accuracy is below 2× chance (`--force`); otherwise such a model
+    /// is refused (exit 65): an audit of a model fed the wrong inputs looks plausible and means nothing.
+    public var force = false
     /// Defenses to run in place of the built-in ones (tests force failures with this).
     public var replacements: [DefenseKind: any Defense] = [:]
 
@@ -138,6 +141,7 @@ public enum Audit {
         progress.report("measuring accuracy, surrogate agreement and per-layer drift on \(clean.count) clean images")
         let pixels = ModelUnderTest.pixels(clean)
         let accFP = accuracy(fp32.predictions(pixels: pixels), clean.labels)
+        try CheckpointEvaluation.requireAboveChance(c, accuracy: accFP, images: clean.count, dataName: options.dataName, force: options.force)
         let accQ = accuracy(dep.predictions(pixels: pixels), clean.labels)
         let agreement = dep.surrogateAgreement(pixels: ModelUnderTest.pixels(clean, indices: Array(0..<min(1000, clean.count))))
         let drift = Drift.measure(fp32: fp32, deployed: dep, pixels: ModelUnderTest.pixels(clean, indices: Array(0..<min(Drift.images, clean.count))))

@@ -10,6 +10,8 @@ public enum TextReport {
         s += "data: \(r.input.dataset), \(r.input.cleanImages) clean held-out images"
         if let n = r.input.suspectImages { s += "; suspect training set \(n) images\(r.input.suspectHasPoisonFlags ? " (with poison flags)" : "")" }
         s += "\n"
+        // Where the inputs' scaling came from: an audit fed the wrong range is worthless (issue 9).
+        s += "preprocessing (\(r.input.preprocessing.source.rawValue)): \(r.input.preprocessing.description)\n"
         s += "deployed precision: \(r.precision.scheme) (\(r.precision.reason))\n"
         let d = r.deployment
         s += String(format: "clean accuracy: FP32 %.2f%%, %@ %.2f%%; surrogate agrees with the integer path on %.2f%%\n",

@@ -184,6 +184,9 @@ public enum Study {
             options.scheme = scheme
             options.seed = s.seed
             options.budget = plan.grid.budget
+            // A forged model that trained badly is a result to record (its accuracy is in the
+            // summary), not a reason to stop the study.
+            options.force = true
             (report, fp32) = try Audit.run(c, data: splits.split(for: s.seed), suspect: suspect, options: options, reusing: fp32, progress: progress)
             try makeDirectory(layout.auditDirectory(s.seed))
             try AtomicFile.write(try AuditReport.encoder.encode(report), to: reportPath)

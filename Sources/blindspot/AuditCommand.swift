@@ -38,6 +38,7 @@ struct Audit: ParsableCommand {
     @Option(help: "Write the full report as JSON to this file (schemas/audit-report.schema.json).") var json: String?
     @Option(help: "Write a self-contained HTML report to this file.") var html: String?
     @Option(help: "Write the findings as SARIF 2.1.0 to this file (for code-scanning dashboards).") var sarif: String?
+    @OptionGroup var preprocessing: PreprocessingOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -64,8 +65,9 @@ struct Audit: ParsableCommand {
             if let t = common.threads { Parallel.workers = t }
             let progress = ProgressReporter(quiet: common.quiet)
             let split = try sizes.load(data, directory: dataDir, seed: seed)
-            let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
+            var c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.test.channels, split.test.height, split.test.width])
+            try preprocessing.resolve(&c, test: split.test)
             let suspect = try trainData.map { try TrainingSetFile.read($0, classCount: c.classCount) }
             var options = AuditOptions(dataName: data, commandLine: (["blindspot"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
             options.defenses = try kinds()
@@ -74,6 +76,7 @@ struct Audit: ParsableCommand {
             options.budget = BudgetProfile(rawValue: budget)!
             options.trigger = try trigger.map { try Trigger.parse($0, patternSeed: seed) }
             options.target = target
+            options.force = preprocessing.force
             if let t = target, !(0..<c.classCount).contains(t) { throw BlindspotError.usage("--target \(t) is not a class of the model (0…\(c.classCount - 1))") }
             let report = try BlindspotAudit.Audit.run(c, data: split, suspect: suspect, options: options, progress: progress)
             if let json {

@@ -1,6 +1,8 @@
 import ArgumentParser
+import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
+import BlindspotTraining
 import Foundation
 
 @main
@@ -24,6 +26,37 @@ struct CommonOptions: ParsableArguments {
 
     func validate() throws {
         if let t = threads, !(1...256).contains(t) { throw ValidationError("--threads must be between 1 and 256") }
+    }
+}
+
+/// The preprocessing a file may not record (mission.md: every command that runs a model takes these).
+struct PreprocessingOptions: ParsableArguments {
+    // `.unconditional`: `-1,1` is a value, not an option.
+    @Option(parsing: .unconditional, help: "Input range the model was trained on: 0,1, 0,255 or -1,1 (any LO,HI). Overrides the file's preprocessing.")
+    var inputRange: String?
+    @Option(parsing: .unconditional, help: "Per-channel mean subtracted after the range, in its units and the model's channel order (e.g. 0.485,0.456,0.406).")
+    var mean: String?
+    @Option(help: "Per-channel std divided by after the mean (e.g. 0.229,0.224,0.225).")
+    var std: String?
+    @Option(help: "Channel order the model reads: rgb or bgr.")
+    var channelOrder: String?
+    @Flag(help: "Run even when the preprocessing cannot be discovered clearly or clean accuracy is below 2x chance.")
+    var force = false
+
+    func validate() throws {
+        do { _ = try request() } catch let e as BlindspotError { throw ValidationError(e.description) }
+    }
+
+    func request() throws -> PreprocessingRequest {
+        try PreprocessingRequest.parse(inputRange: inputRange, mean: mean, std: std, channelOrder: channelOrder)
+    }
+
+    /// Settles the checkpoint's preprocessing (options, file, or discovery on `test`), printing
+    /// any warning on stderr.
+    func resolve(_ c: inout Checkpoint, test: ImageSet) throws {
+        for w in try CheckpointEvaluation.resolvePreprocessing(&c, request: request(), test: test, force: force) {
+            FileHandle.standardError.write(Data("blindspot: warning: \(w)\n".utf8))
+        }
     }
 }
 

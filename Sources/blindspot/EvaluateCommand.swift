@@ -16,6 +16,7 @@ struct Evaluate: ParsableCommand {
           blindspot evaluate model.h5 --data synthetic
           blindspot evaluate model.npz --data .data/gtsrb32 --trigger white:3@28,28 --target 0
           blindspot evaluate model.h5 --deploy int8
+          blindspot evaluate nc_gtsrb.h5 --data .data/gtsrb32 --input-range 0,255
         """
     )
 
@@ -29,6 +30,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Calibration images for static schemes (from the training split).") var calibration: Int = CheckpointEvaluation.defaultCalibrationImages
     @Option(help: "Clip calibrated ranges at this percentile (e.g. 99.99) instead of min–max.") var calibrationPercentile: Double?
     @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
+    @OptionGroup var preprocessing: PreprocessingOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
@@ -44,8 +46,9 @@ struct Evaluate: ParsableCommand {
         try reportingErrors {
             let trig = try trigger.map { try Trigger.parse($0, patternSeed: seed) }
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
-            let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
+            var c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.test.channels, split.test.height, split.test.width])
+            try preprocessing.resolve(&c, test: split.test)
             var scheme = deploy.flatMap { QuantizationScheme(rawValue: $0) }
             var reason: String? = nil
             if deploy == "auto" { (scheme, reason) = Deployment.inferScheme(c) }

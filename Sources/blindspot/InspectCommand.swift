@@ -51,7 +51,7 @@ struct Inspect: ParsableCommand {
             let fmt = { (v: [Float]) in v.map { String(format: "%.4g", $0) }.joined(separator: ", ") }
             s += "preprocessing (\(p.source.rawValue)): \(p.description); x = (pixel/255 − [\(fmt(p.mean))]) / [\(fmt(p.std))], \(p.channelOrder.rawValue.uppercased())\n"
         } else {
-            s += "preprocessing: not recorded in the file (pass --input-range/--mean/--std where the model runs)\n"
+            s += "preprocessing: not recorded in the file (evaluate, quantize and audit try inputs in [0,1], [0,255] and [-1,1], RGB and BGR, on clean images; or pass --input-range, --mean/--std, --channel-order)\n"
         }
         if let names = r.classNames { s += "classes: \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")\n" }
         if let g = r.groundTruth {

@@ -28,6 +28,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Clip calibrated ranges at this percentile (e.g. 99.99) instead of min–max.") var calibrationPercentile: Double?
     @Option(help: "Seed (synthetic data set).") var seed: UInt64 = 1
     @Option(help: "Output file (.h5 or .npz).") var out: String
+    @OptionGroup var preprocessing: PreprocessingOptions
 
     func validate() throws {
         if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
@@ -38,8 +39,10 @@ struct Quantize: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
-            let c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
+            var c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.train.channels, split.train.height, split.train.width])
+            // The deployed file records the preprocessing it was calibrated with.
+            try preprocessing.resolve(&c, test: split.test)
             if let r = c.quantization { throw BlindspotError.usage("\(model) is already deployed as \(r.scheme.rawValue); quantize the FP32 file") }
             let p = CheckpointEvaluation.preprocessing(for: c)
             let calibrationSet = split.train.subset(Array(0..<min(calibration, split.train.count)))

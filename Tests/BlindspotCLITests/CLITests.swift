@@ -109,6 +109,35 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(m.status, 66, m.stderr)
     }
 
+    /// Issue 9: the preprocessing options override the file (with a warning), `-1,1` is a value,
+    /// bad values are usage errors, and an audit at chance accuracy is refused (65) unless --force.
+    func testPreprocessingOptionsAndTheChanceFloor() throws {
+        let model = CLITests.root.appendingPathComponent("samples/badnet.h5").path
+        let e = try run(["evaluate", model, "--input-range", "-1,1", "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        let p = obj["preprocessing"] as! [String: Any]
+        XCTAssertEqual(p["source"] as? String, "option")
+        XCTAssertEqual(p["description"] as? String, "--input-range -1,1")
+        XCTAssertTrue(e.stderr.contains("warning: the options (--input-range -1,1) override the preprocessing recorded in"), e.stderr)
+        for (args, needle) in [(["--input-range", "1,0"], "LO < HI"), (["--channel-order", "gbr"], "rgb or bgr"), (["--std", "0"], "positive")] {
+            let r = try run(["evaluate", model] + args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+        }
+        // Inputs pushed far below zero: every ReLU is off, the model answers one class (10%).
+        let wrong = ["audit", model, "--mean", "5", "--std", "0.01", "--defenses", "ac", "--budget", "quick", "--quiet"]
+        let refused = try run(wrong)
+        XCTAssertEqual(refused.status, 65, refused.stderr)
+        let lines = refused.stderr.split(separator: "\n").filter { !$0.contains("warning:") }
+        XCTAssertEqual(lines.count, 1, refused.stderr)
+        XCTAssertTrue(lines[0].hasPrefix("blindspot: \(model): clean accuracy 10.0%"), refused.stderr)
+        XCTAssertTrue(lines[0].contains("2× chance") && lines[0].contains("--force"), refused.stderr)
+        let forced = try run(wrong + ["--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertTrue(forced.stdout.contains("preprocessing (option): --mean 5 --std 0.01"), forced.stdout)
+    }
+
     func testEvaluateReportsAccuracyAndRejectsABadTrigger() throws {
         let model = CLITests.fixtures.appendingPathComponent("keras/seq_cnn.h5").path
         let r = try run(["evaluate", model, "--data", "synthetic", "--json", "--trigger", "white:3@28,28", "--target", "1"])
