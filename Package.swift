@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "blindspot", targets: ["blindspot"]),
+        .executable(name: "blindspot-fuzz", targets: ["BlindspotFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +55,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The fuzz harness for the parsers an untrusted file reaches (scripts/fuzz builds it with
+        // libFuzzer; the normal build replays saved inputs).
+        .executableTarget(name: "BlindspotFuzz", dependencies: ["BlindspotCore", "BlindspotCheckpoint"]),
         // Shared by test targets only: a JSON Schema validator for our own schemas.
         .target(name: "BlindspotTestSupport", path: "Tests/BlindspotTestSupport"),
         .testTarget(name: "BlindspotEngineTests", dependencies: ["BlindspotEngine", "BlindspotCore", "_BlindspotKernels", "CHDF5"]),
