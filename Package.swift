@@ -72,7 +72,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotAuditTests", dependencies: ["BlindspotAudit", "BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore", "BlindspotTestSupport", "CZ"]),
         .testTarget(name: "BlindspotStudyTests", dependencies: ["BlindspotStudy", "BlindspotAudit", "BlindspotDefenses", "BlindspotData", "BlindspotCore", "BlindspotTestSupport"]),
-        .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot", "BlindspotTestSupport"]),
+        .testTarget(name: "BlindspotCLITests", dependencies: ["blindspot", "BlindspotTestSupport", "BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

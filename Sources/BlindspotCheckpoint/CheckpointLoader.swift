@@ -36,6 +36,7 @@ public enum CheckpointLoader {
         guard head.count >= 4 else { throw BlindspotError.badInput(file: path, problem: "file is empty or truncated (\(head.count) bytes)") }
 
         if HDF5File.hasSignature(head) {
+            if let helper = IsolatedLoad.helper { return try IsolatedLoad.load(path, helper: helper) }
             let f = try HDF5File.open(path: path)
             if NativeFormat.isNativeH5(f) { return try NativeFormat.readH5(f) }
             return try KerasFile.readLegacy(f)
@@ -44,6 +45,7 @@ public enum CheckpointLoader {
             if NPZ.isPickledPyTorch(path: path) { throw pickled(path) }
             let zip = try ZipArchive(path: path)
             if zip.entryNames.contains("config.json") && zip.entryNames.contains("model.weights.h5") {
+                if let helper = IsolatedLoad.helper { return try IsolatedLoad.load(path, helper: helper) }
                 return try KerasFile.readArchive(zip, path: path)
             }
             let members = try NPZ.read(path: path)

@@ -12,7 +12,8 @@ struct Blindspot: ParsableCommand {
         abstract: "Audit a neural-network checkpoint for backdoors at the precision it ships in.",
         discussion: "Exit codes: 0 success, 64 usage error, 65 bad input data, 66 missing input, 70 internal error, 73/74 output errors.",
         version: "0.1.0",
-        subcommands: [Audit.self, Forge.self, StudyCommand.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self]
+        subcommands: [Audit.self, Forge.self, StudyCommand.self, Train.self, Evaluate.self, Quantize.self, Inspect.self, Bench.self,
+                      LoadCheckpointChild.self]
     )
 }
 
@@ -62,6 +63,8 @@ struct PreprocessingOptions: ParsableArguments {
 
 /// Runs a command body, turning library errors into one stderr line and mission.md's exit code.
 func reportingErrors(_ body: () throws -> Void) throws {
+    // Files that reach libhdf5 are read in a child process of this binary (IsolatedLoad).
+    IsolatedLoad.helper = [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path, LoadCheckpointChild.configuration.commandName!]
     do {
         try body()
     } catch let e as BlindspotError {
@@ -101,5 +104,18 @@ struct SyntheticSizeOptions: ParsableArguments {
         guard isSet else { return try DataSource.resolve(data, directory: directory, seed: seed) }
         guard data == DatasetKind.synthetic.rawValue else { throw BlindspotError.usage("--train-images and --test-images apply to --data synthetic only") }
         return Datasets.synthetic(seed: seed, trainCount: trainImages ?? 6000, testCount: testImages ?? 2000)
+    }
+}
+
+/// The child process of `IsolatedLoad`: reads one checkpoint that reaches libhdf5 under a time and
+/// memory limit and hands it back as native NPZ. Not for users (hidden from --help).
+struct LoadCheckpointChild: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "__load-checkpoint", shouldDisplay: false)
+    @Argument var checkpoint: String
+    @Argument var out: String
+
+    func run() throws {
+        let code = IsolatedLoad.serve(path: checkpoint, out: out)
+        if code != 0 { throw ExitCode(code) }
     }
 }

@@ -1,3 +1,6 @@
+import BlindspotCheckpoint
+import BlindspotCore
+import BlindspotEngine
 import BlindspotTestSupport
 import Foundation
 import XCTest
@@ -136,6 +139,44 @@ final class CLITests: XCTestCase {
         let forced = try run(wrong + ["--force"])
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertTrue(forced.stdout.contains("preprocessing (option): --mean 5 --std 0.01"), forced.stdout)
+    }
+
+    /// Issue 9: files that reach libhdf5 are read in a child process of the binary
+    /// (`__load-checkpoint`) and come back through our own NPZ reader; the checkpoint must be the
+    /// one an in-process load gives, tensor for tensor, with the same provenance fields.
+    func testHDF5FilesReadInAChildProcessComeBackIdentical() throws {
+        let helper = [CLITests.binary.path, "__load-checkpoint"]
+        for f in ["samples/badnet.h5", "samples/qcb.h5"].map({ CLITests.root.appendingPathComponent($0).path })
+            + ["keras/seq_cnn.h5", "keras/functional_res.keras"].map({ CLITests.fixtures.appendingPathComponent($0).path }) {
+            XCTAssertNil(IsolatedLoad.helper, "the test process loads in-process")
+            let direct = try CheckpointLoader.load(f)
+            let start = Date()
+            let isolated = try IsolatedLoad.load(f, helper: helper)
+            let ms = Date().timeIntervalSince(start) * 1000
+            XCTAssertEqual(isolated.path, f)
+            XCTAssertEqual(isolated.format, direct.format, f)
+            XCTAssertEqual(isolated.architectureSource, direct.architectureSource, f)
+            XCTAssertEqual(isolated.preprocessing, direct.preprocessing, f)
+            XCTAssertEqual(isolated.classNames, direct.classNames, f)
+            XCTAssertEqual(isolated.outputActivation, direct.outputActivation, f)
+            XCTAssertEqual(isolated.groundTruth, direct.groundTruth, f)
+            XCTAssertEqual(isolated.storedTypes, direct.storedTypes, f)
+            XCTAssertEqual(isolated.warnings, direct.warnings, f)
+            XCTAssertEqual(isolated.metadata, direct.metadata, f)
+            XCTAssertEqual(try ModelSpec(isolated.model), try ModelSpec(direct.model), f)
+            let iso = Dictionary(isolated.model.stateDict.map { ($0.name, $0.tensor.toArray()) }, uniquingKeysWith: { a, _ in a })
+            XCTAssertEqual(iso.count, direct.model.stateDict.count, f)
+            for (name, t) in direct.model.stateDict { XCTAssertEqual(iso[name], t.toArray(), "\(f): \(name)") }
+            print("isolated load of \(f): \(Int(ms)) ms")
+        }
+        // A file the child refuses comes back as the child's own one-line error.
+        let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-iso-\(UUID().uuidString).h5")
+        try Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a] + Array(repeating: 0, count: 64)).write(to: junk)
+        defer { try? FileManager.default.removeItem(at: junk) }
+        XCTAssertThrowsError(try IsolatedLoad.load(junk.path, helper: helper)) { e in
+            guard case BlindspotError.badInput(let file, _)? = e as? BlindspotError else { return XCTFail("\(e)") }
+            XCTAssertEqual(file, junk.path)
+        }
     }
 
     func testEvaluateReportsAccuracyAndRejectsABadTrigger() throws {
