@@ -59,6 +59,18 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         Preprocessing(mean: zip(a, b).map { -$1 / $0 }, std: a.map { 1 / $0 }, source: source, description: description)
     }
 
+    /// Refuses preprocessing recorded in a file that cannot apply to a model with `channels` input
+    /// channels: one finite mean and one finite, non-zero std per channel (data loaders index them
+    /// per channel and divide by std).
+    func validate(channels: Int, file: String) throws {
+        guard mean.count == channels, std.count == channels else {
+            throw BlindspotError.badInput(file: file, problem: "preprocessing has \(mean.count) means and \(std.count) stds for a model with \(channels) input channels")
+        }
+        guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
+            throw BlindspotError.badInput(file: file, problem: "preprocessing mean/std are not finite, or a std is 0")
+        }
+    }
+
     /// The default when nothing is recorded: inputs in [0,1], no mean/std.
     public static func assumedUnitRange(channels: Int) -> Preprocessing {
         Preprocessing(mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels), source: .assumed,

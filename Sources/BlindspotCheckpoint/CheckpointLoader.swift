@@ -30,9 +30,8 @@ public enum CheckpointLoader {
             throw BlindspotError.missingInput(file: path, problem: "no such file")
         }
         guard !isDir.boolValue else { throw BlindspotError.missingInput(file: path, problem: "is a directory, expected a checkpoint file") }
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw BlindspotError.missingInput(file: path, problem: "not readable") }
-        let head = [UInt8](fh.readData(ofLength: 8))
-        try? fh.close()
+        // Not a FileHandle: opening a FIFO with it would wait for a writer forever.
+        let head = try BoundedFile.readPrefix(path, count: 8, expected: "a checkpoint file")
         guard head.count >= 4 else { throw BlindspotError.badInput(file: path, problem: "file is empty or truncated (\(head.count) bytes)") }
 
         if HDF5File.hasSignature(head) {
@@ -44,9 +43,13 @@ public enum CheckpointLoader {
         if head[0] == 0x50, head[1] == 0x4B {  // "PK": a zip (NPZ, .keras, or a pickled torch.save)
             if NPZ.isPickledPyTorch(path: path) { throw pickled(path) }
             let zip = try ZipArchive(path: path)
-            if zip.entryNames.contains("config.json") && zip.entryNames.contains("model.weights.h5") {
+            switch (zip.contains("config.json"), zip.contains("model.weights.h5")) {
+            case (true, true):
                 if let helper = IsolatedLoad.helper { return try IsolatedLoad.load(path, helper: helper) }
                 return try KerasFile.readArchive(zip, path: path)
+            case (true, false): throw BlindspotError.badInput(file: path, problem: "Keras archive has config.json but no model.weights.h5 (re-save the whole model with model.save('m.keras'))")
+            case (false, true): throw BlindspotError.badInput(file: path, problem: "Keras archive has model.weights.h5 but no config.json, so the architecture is unknown (re-save the whole model with model.save('m.keras'))")
+            case (false, false): break
             }
             let members = try NPZ.read(path: path)
             if let native = try NativeFormat.readNPZ(members, path: path) { return native }
@@ -63,6 +66,11 @@ public enum CheckpointLoader {
 
     static func stateDict(_ members: [(name: String, array: NPYArray)], path: String, architecture: ArchitectureChoice, inputShape: [Int]?) throws -> Checkpoint {
         guard !members.isEmpty else { throw BlindspotError.badInput(file: path, problem: "NPZ holds no arrays") }
+        // Shapes feed the architecture arithmetic below; an empty tensor (0 bytes) may declare any
+        // other dimension, e.g. (2⁶¹, 3, 0), so the dimensions are bounded before any of it.
+        for (name, a) in members where a.shape.contains(where: { $0 > maxStateDictDimension }) {
+            throw BlindspotError.badInput(file: path, problem: "tensor '\(ZipFileIO.display(name))' has shape \(a.shape): a dimension above \(maxStateDictDimension) (corrupt or hostile file)")
+        }
         let byName = Dictionary(members.map { ($0.name, $0.array) }, uniquingKeysWith: { a, _ in a })
         let model: Model
         var names: [String: String]
@@ -79,7 +87,8 @@ public enum CheckpointLoader {
             names = try positionalNames(model, byName, path: path)
             source = "--arch \(a.rawValue)"
         case .specFile(let spec):
-            guard let data = FileManager.default.contents(atPath: spec) else { throw BlindspotError.missingInput(file: spec, problem: "no such model spec file") }
+            let data = Data(try BoundedFile.read(spec, maxBytes: InputLimits.maxJSONBytes, expected: "a model spec .json file"))
+            try InputLimits.checkJSON(data, file: spec, what: "model spec")
             let s: ModelSpec
             do { s = try JSONDecoder().decode(ModelSpec.self, from: data) } catch {
                 throw BlindspotError.badInput(file: spec, problem: "not a model spec (\(shortDecodingError(error)))")
@@ -103,13 +112,21 @@ public enum CheckpointLoader {
         return Checkpoint(path: path, model: model, format: .stateDictNPZ, architectureSource: source, storedTypes: stored, warnings: warnings)
     }
 
+    /// Largest dimension of a state_dict tensor: 2²⁴, the most input features a model spec's
+    /// linear layer may have (`ModelSpec.layer`); no layer of a supported family needs more.
+    static let maxStateDictDimension = 1 << 24
+
     /// Classes = rows of the last 2-D tensor named like a classifier.
     static func classCount(_ byName: [String: NPYArray], path: String) throws -> Int {
-        for k in ["linear.weight", "fc.weight", "module.linear.weight", "fc2.weight"] {
-            if let s = byName[k]?.shape, s.count == 2 { return s[0] }
+        let known = ["linear.weight", "fc.weight", "module.linear.weight", "fc2.weight"].first { byName[$0]?.shape.count == 2 }
+        guard let name = known ?? byName.filter({ $0.value.shape.count == 2 }).keys.sorted().last, let rows = byName[name]?.shape.first else {
+            throw BlindspotError.badInput(file: path, problem: "no classifier layer found in the state_dict")
         }
-        if let last = byName.filter({ $0.value.shape.count == 2 }).sorted(by: { $0.key < $1.key }).last { return last.value.shape[0] }
-        throw BlindspotError.badInput(file: path, problem: "no classifier layer found in the state_dict")
+        // As many classes as a model spec's linear layer may output (ModelSpec.layer).
+        guard (1...(1 << 20)).contains(rows) else {
+            throw BlindspotError.badInput(file: path, problem: "classifier '\(ZipFileIO.display(name))' has \(rows) rows, not a number of classes (1…\(1 << 20))")
+        }
+        return rows
     }
 
     /// Our names → file names: identical names when every one is present, else the file's

@@ -11,9 +11,11 @@ public final class HDF5File {
     /// Keeps a file image alive while HDF5 reads from it.
     private var image: UnsafeMutableRawPointer?
 
-    /// Caps on what a dataset may claim, so a hostile file cannot make us allocate gigabytes:
-    /// at most 2³¹ elements, and (for compressed data) at most this many bytes per stored byte.
-    static let maxElements = 1 << 31
+    /// Caps on what a dataset may claim, so a hostile file cannot make us allocate gigabytes: its
+    /// bytes (in the file's type and as the Float32 we convert to) at most
+    /// `InputLimits.maxTensorBytes`, its stored bytes no more than the file holds, and (for
+    /// compressed data) at most `maxExpansion` bytes per stored byte — deflate's own limit is about
+    /// 1032:1, so only pathological streams exceed it.
     static let maxExpansion = 1000
 
     private init(id: hid_t, path: String, image: UnsafeMutableRawPointer? = nil) {
@@ -154,21 +156,30 @@ public final class HDF5File {
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
         let shape = dims.prefix(rank).map { Int(clamping: $0) }
-        var count = 1
-        for s in shape {
-            let (p, o) = count.multipliedReportingOverflow(by: s)
-            guard !o, p <= HDF5File.maxElements else {
-                throw BlindspotError.badInput(file: path, problem: "dataset '\(dpath)' declares shape \(shape), too large")
-            }
-            count = p
-        }
         let cls = H5Tget_class(type)
-        let size = Int(H5Tget_size(type))
+        let size = Int(clamping: H5Tget_size(type))
+        // Bytes in the file's type and as Float32 (what readFloats allocates), overflow-checked.
+        var bytes = max(size, MemoryLayout<Float>.size)
+        for s in shape {
+            let (p, o) = bytes.multipliedReportingOverflow(by: s)
+            guard !o, p <= InputLimits.maxTensorBytes else {
+                throw BlindspotError.badInput(file: path, problem: "dataset '\(dpath)' declares shape \(shape) of \(size)-byte elements, more than the \(InputLimits.describe(bytes: InputLimits.maxTensorBytes)) blindspot reads (corrupt or hostile file)")
+            }
+            bytes = p
+        }
+        let count = shape.reduce(1, *)
         let signed = cls == H5T_INTEGER ? H5Tget_sign(type) == H5T_SGN_2 : true
+        // Stored bytes beyond the file's end cannot be real; a small file declaring a large
+        // contiguous dataset would otherwise make us allocate it before the read fails.
+        let stored = Int(clamping: H5Dget_storage_size(d))
+        var fileSize: hsize_t = 0
+        if H5Fget_filesize(id, &fileSize) >= 0, stored > Int(clamping: fileSize) {
+            throw BlindspotError.badInput(file: path, problem: "dataset '\(dpath)' claims \(stored) stored bytes in a file of \(fileSize) (truncated, corrupt or hostile file)")
+        }
         // Bound the expansion of compressed storage (an HDF5 "zip bomb").
-        let stored = Int(H5Dget_storage_size(d))
-        if count * size > max(stored, 1) * HDF5File.maxExpansion && count * size > 1 << 20 {
-            throw BlindspotError.badInput(file: path, problem: "dataset '\(dpath)' claims \(count * size) bytes from \(stored) stored bytes")
+        let (expansionLimit, huge) = max(stored, 1).multipliedReportingOverflow(by: HDF5File.maxExpansion)
+        if !huge && bytes > expansionLimit && bytes > 1 << 20 {
+            throw BlindspotError.badInput(file: path, problem: "dataset '\(dpath)' claims \(count * size) bytes from \(stored) stored bytes (corrupt or hostile file)")
         }
         return DatasetInfo(shape: shape, isFloat: cls == H5T_FLOAT, isInteger: cls == H5T_INTEGER, isSigned: signed, elementSize: size)
     }

@@ -46,11 +46,11 @@ public struct Inspection: Codable, Sendable {
             var grid: String? = nil
             var stored: String? = nil
             if let conv = n.layer as? Conv2d {
-                macs = m.shapes[i].reduce(1, *) * conv.inChannels * conv.kernel.h * conv.kernel.w
+                macs = saturatingProduct(m.shapes[i] + [conv.inChannels, conv.kernel.h, conv.kernel.w])
                 grid = StorageAnalysis.grid(of: conv.weight.value).rawValue
                 stored = c.storedTypes[conv.weight.name]
             } else if let fc = n.layer as? Linear {
-                macs = fc.inFeatures * fc.outFeatures
+                macs = saturatingProduct([fc.inFeatures, fc.outFeatures])
                 grid = StorageAnalysis.grid(of: fc.weight.value).rawValue
                 stored = c.storedTypes[fc.weight.name]
             } else if let bn = n.layer as? BatchNorm2d {
@@ -68,7 +68,7 @@ public struct Inspection: Codable, Sendable {
         classNames = c.classNames
         layers = rows
         totalParameters = m.parameterCount
-        totalMACs = rows.reduce(0) { $0 + $1.macs }
+        totalMACs = rows.reduce(0) { $0.addingReportingOverflow($1.macs).overflow ? Int.max : $0 + $1.macs }
         preprocessing = c.preprocessing
         outputActivation = c.outputActivation
         groundTruth = c.groundTruth
@@ -80,4 +80,16 @@ public struct Inspection: Codable, Sendable {
         metadata = c.metadata
         warnings = c.warnings
     }
+}
+
+/// The product of non-negative factors, Int.max if it overflows: a model read from a file may
+/// declare sizes whose compute count does not fit 64 bits (a report says "huge", never traps).
+func saturatingProduct(_ factors: [Int]) -> Int {
+    var p = 1
+    for f in factors {
+        let (q, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { return Int.max }
+        p = q
+    }
+    return p
 }

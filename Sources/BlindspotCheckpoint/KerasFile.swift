@@ -36,6 +36,10 @@ enum KerasFile {
     /// under `layers/<snake_case(class)>[_k]/vars/<i>`, numbering layers of one class in model order
     /// (`conv2d`, `conv2d_1`, …) regardless of the layer names; i in numeric order.
     static func readArchive(_ zip: ZipArchive, path: String) throws -> Checkpoint {
+        // Refused from the directory's declared size, before a byte is inflated.
+        if let size = zip.uncompressedSize(of: "config.json"), size > InputLimits.maxJSONBytes {
+            throw BlindspotError.badInput(file: "\(path):config.json", problem: "is \(InputLimits.describe(bytes: size)) of JSON, more than the \(InputLimits.describe(bytes: InputLimits.maxJSONBytes)) allowed (corrupt or hostile file)")
+        }
         let config = try zip.read("config.json")
         let weightsImage = try zip.read("model.weights.h5")
         let f = try HDF5File.open(image: weightsImage, name: "\(path):model.weights.h5")
@@ -61,7 +65,8 @@ enum KerasFile {
         for slot in result.weightSlots { try slot.load(weights(slot.kerasLayer)) }
         if let norm = result.normalizationLayer { try foldNormalization(&result, builder: builder, weights: weights(norm), file: path) }
         var meta: [String: String] = [:]
-        if let m = try? zip.read("metadata.json"), let obj = try? JSONSerialization.jsonObject(with: Data(m)) as? [String: Any] {
+        if (zip.uncompressedSize(of: "metadata.json") ?? 0) <= InputLimits.maxJSONBytes, let m = try? zip.read("metadata.json"),
+           (try? InputLimits.checkJSON(m, file: path, what: "metadata.json")) != nil, let obj = try? JSONSerialization.jsonObject(with: Data(m)) as? [String: Any] {
             if let v = obj["keras_version"] as? String { meta["keras_version"] = v }
         }
         return Checkpoint(path: path, model: result.model, format: .keras3, architectureSource: "Keras config.json",

@@ -38,6 +38,7 @@ struct KerasModelBuilder {
 
     init(file: String, json: Data) throws {
         self.file = file
+        try InputLimits.checkJSON(json, file: file, what: "Keras model config")
         guard let obj = try? JSONSerialization.jsonObject(with: json), let dict = obj as? [String: Any] else {
             throw BlindspotError.badInput(file: file, problem: "Keras model config is not a JSON object")
         }
@@ -53,6 +54,9 @@ struct KerasModelBuilder {
             throw bad("Keras model config has no layer list (class \(className.isEmpty ? "?" : className))")
         }
         let name = cfg["name"] as? String ?? "keras-model"
+        guard raw.count <= InputLimits.maxGraphNodes else {
+            throw bad("Keras model config lists \(raw.count) layers, more than the \(InputLimits.maxGraphNodes) allowed")
+        }
         var out: [KLayer] = []
         var inputShape: [Int]? = nil
         switch className {
@@ -76,10 +80,47 @@ struct KerasModelBuilder {
                 collectHistory(l["inbound_nodes"], into: &inbound)
                 out.append(KLayer(name: lname, className: cls, config: lc, inbound: inbound))
             }
+            try checkAcyclic(out)
         default:
             throw bad("Keras model class '\(className)' is not supported (Sequential and Functional models are)")
         }
         return (name, out, inputShape)
+    }
+
+    /// Refuses a functional graph whose inbound links form a cycle, naming the layers on it. Keras
+    /// saves layers in topological order, so a cycle comes only from a corrupt or hostile file;
+    /// found by an iterative depth-first search (a recursive one would let a long chain of layers
+    /// overflow the stack).
+    private func checkAcyclic(_ layers: [KLayer]) throws {
+        var index: [String: Int] = [:]
+        for (i, l) in layers.enumerated() where index[l.name] == nil { index[l.name] = i }
+        enum Mark { case new, onPath, done }
+        var mark = [Mark](repeating: .new, count: layers.count)
+        for root in layers.indices where mark[root] == .new {
+            var path: [(layer: Int, nextInput: Int)] = [(root, 0)]
+            mark[root] = .onPath
+            while let (layer, next) = path.last {
+                let inbound = layers[layer].inbound
+                guard next < inbound.count else {
+                    mark[layer] = .done
+                    path.removeLast()
+                    continue
+                }
+                path[path.count - 1].nextInput += 1
+                guard let j = index[inbound[next]] else { continue }  // unknown names: build() reports them
+                switch mark[j] {
+                case .onPath:
+                    let start = path.firstIndex { $0.layer == j } ?? 0
+                    let cycle = path[start...].map { layers[$0.layer].name } + [layers[j].name]
+                    throw bad("the functional graph has a cycle: \(cycle.joined(separator: " → ")) (each layer reads the next; corrupt or hostile file)")
+                case .new:
+                    mark[j] = .onPath
+                    path.append((j, 0))
+                case .done:
+                    break
+                }
+            }
+        }
     }
 
     /// [None, H, W, C] from `batch_shape` (Keras 3) or `batch_input_shape` (Keras 2) → [C, H, W].
@@ -121,6 +162,19 @@ struct KerasModelBuilder {
         return (d, d)
     }
 
+    /// Largest kernel, stride or pool window accepted (as in model specs): larger ones are not
+    /// image classifiers, and zero or negative ones would divide by zero or allocate nonsense.
+    static let maxWindow = 64
+
+    /// A kernel/stride/pool size pair, each side in 1…`maxWindow`.
+    private func window(_ v: Any?, default d: Int, _ what: String, _ layer: String) throws -> (Int, Int) {
+        let (a, b) = pair(v, default: d)
+        guard (1...KerasModelBuilder.maxWindow).contains(a), (1...KerasModelBuilder.maxWindow).contains(b) else {
+            throw bad("layer '\(layer)': \(what) \(a)×\(b) is out of range (1…\(KerasModelBuilder.maxWindow))")
+        }
+        return (a, b)
+    }
+
     /// TensorFlow 'same' padding for one dimension: output ⌈n/s⌉, the odd pixel at the end.
     static func samePadding(size n: Int, kernel k: Int, stride s: Int) -> (Int, Int) {
         let out = (n + s - 1) / s
@@ -131,7 +185,12 @@ struct KerasModelBuilder {
     func build() throws -> Result {
         let (name, klayers, declaredInput) = try layers()
         guard let inputShape = declaredInput else { throw bad("Keras config declares no input shape (batch_shape)") }
+        guard inputShape.allSatisfy({ (1...InputLimits.maxInputSide).contains($0) }) else {
+            throw bad("Keras config input shape (H, W, C) = (\(inputShape[1]), \(inputShape[2]), \(inputShape[0])) is out of range (1…\(InputLimits.maxInputSide) each)")
+        }
         let model = Model(name: name, inputShape: inputShape)
+        var budget = ParameterBudget(file: file)
+        let position = Dictionary(klayers.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         var nodeOf: [String: String] = [:]          // Keras layer → our node that carries its output
         var slots: [(String, ([(shape: [Int], values: [Float])]) throws -> Void)] = []
         var preprocessingSteps: [(scale: [Float], offset: [Float], what: String)] = []
@@ -142,7 +201,12 @@ struct KerasModelBuilder {
 
         for (i, l) in klayers.enumerated() {
             let inputs = try l.inbound.map { n -> String in
-                guard let node = nodeOf[n] else { throw bad("layer '\(l.name)' reads unknown layer '\(n)'") }
+                guard let node = nodeOf[n] else {
+                    if let p = position[n], p >= i {
+                        throw bad("layer '\(l.name)' reads layer '\(n)', which comes later in the config (layers must be in topological order, as Keras saves them)")
+                    }
+                    throw bad("layer '\(l.name)' reads unknown layer '\(n)'")
+                }
                 return node
             }
             let src = inputs.first ?? model.lastNodeName
@@ -168,17 +232,23 @@ struct KerasModelBuilder {
             case "Rescaling":
                 guard atInput else { throw bad("layer '\(l.name)': Rescaling is supported only at the model input") }
                 let c = inputShape[0]
-                let scale = floats(l.config["scale"], count: c) ?? [1], offset = floats(l.config["offset"], count: c) ?? [0]
-                preprocessingSteps.append((scale.count == 1 ? Array(repeating: scale[0], count: c) : scale,
-                                           offset.count == 1 ? Array(repeating: offset[0], count: c) : offset, "Rescaling"))
+                let scale = try perChannel(l.config["scale"], default: 1, channels: c, "scale", l.name)
+                let offset = try perChannel(l.config["offset"], default: 0, channels: c, "offset", l.name)
+                guard !scale.contains(0) else { throw bad("layer '\(l.name)': Rescaling by 0 erases the input") }
+                preprocessingSteps.append((scale, offset, "Rescaling"))
                 nodeOf[l.name] = "input"
             case "Normalization":
                 guard atInput else { throw bad("layer '\(l.name)': Normalization is supported only at the model input") }
                 let axis = (l.config["axis"] as? [Int])?.first ?? (l.config["axis"] as? Int) ?? -1
                 guard axis == -1 || axis == 3 else { throw bad("layer '\(l.name)': Normalization over axis \(axis) is not supported (channels, -1)") }
                 let c = inputShape[0]
-                if let m = floats(l.config["mean"], count: c), let v = floats(l.config["variance"], count: c) {
-                    preprocessingSteps.append((v.map { 1 / $0.squareRoot() }, zip(m, v).map { -$0 / $1.squareRoot() }, "Normalization"))
+                if l.config["mean"] != nil && !(l.config["mean"] is NSNull), l.config["variance"] != nil && !(l.config["variance"] is NSNull) {
+                    let m = try perChannel(l.config["mean"], default: 0, channels: c, "mean", l.name)
+                    let v = try perChannel(l.config["variance"], default: 1, channels: c, "variance", l.name)
+                    guard v.allSatisfy({ $0 >= 0 }) else { throw bad("layer '\(l.name)': Normalization variance is negative") }
+                    // Keras: (x − mean) / max(√variance, ε), ε = 1e-7 (as in KerasFile.foldNormalization).
+                    let sd = v.map { max($0.squareRoot(), 1e-7) }
+                    preprocessingSteps.append((sd.map { 1 / $0 }, zip(m, sd).map { -$0 / $1 }, "Normalization"))
                 } else {
                     // Adapted statistics live in the weights: fold them in when those are read.
                     preprocessingSteps.append(([], [], "Normalization"))
@@ -188,7 +258,8 @@ struct KerasModelBuilder {
             case "Conv2D":
                 guard (l.config["data_format"] as? String ?? "channels_last") == "channels_last" else { throw bad("layer '\(l.name)': only channels_last Conv2D is supported") }
                 let filters = try int(l.config["filters"], "filters", l.name)
-                let (kh, kw) = pair(l.config["kernel_size"], default: 1), (sh, sw) = pair(l.config["strides"], default: 1)
+                let (kh, kw) = try window(l.config["kernel_size"], default: 1, "kernel size", l.name)
+                let (sh, sw) = try window(l.config["strides"], default: 1, "strides", l.name)
                 let (dh, dw) = pair(l.config["dilation_rate"], default: 1)
                 guard kh == kw, sh == sw, dh == 1, dw == 1, (l.config["groups"] as? Int ?? 1) == 1 else {
                     throw bad("layer '\(l.name)': Conv2D with kernel \(kh)×\(kw), strides \(sh)×\(sw), dilation \(dh)×\(dw) is not supported (square kernels and strides, no dilation or groups)")
@@ -204,6 +275,7 @@ struct KerasModelBuilder {
                 case let p: throw bad("layer '\(l.name)': padding '\(p)' is not supported")
                 }
                 let useBias = l.config["use_bias"] as? Bool ?? true
+                try budget.reserveConv(in: inShape[0], out: filters, kernel: kh, bias: useBias, for: l.name)
                 let conv = Conv2d(inChannels: inShape[0], outChannels: filters, kernel: kh, stride: sh, padding: pad, bias: useBias)
                 let node = try add(l.name, conv, [src])
                 nodeOf[l.name] = try activation(after: node)
@@ -216,6 +288,7 @@ struct KerasModelBuilder {
                 guard inShape.count == 1 else { throw bad("layer '\(l.name)': Dense on a \(inShape.count)-D input is not supported (add Flatten)") }
                 let units = try int(l.config["units"], "units", l.name)
                 let useBias = l.config["use_bias"] as? Bool ?? true
+                try budget.reserveLinear(in: inShape[0], out: units, bias: useBias, for: l.name)
                 let fc = Linear(inFeatures: inShape[0], outFeatures: units, bias: useBias)
                 // A Dense right after Flatten of an image reads HWC-ordered features.
                 let flattenedImage = flattenSource(model, src)
@@ -230,6 +303,8 @@ struct KerasModelBuilder {
                 let axis = (l.config["axis"] as? [Int])?.first ?? (l.config["axis"] as? Int) ?? -1
                 guard inShape.count == 3, axis == -1 || axis == 3 else { throw bad("layer '\(l.name)': BatchNormalization must normalise the channel axis of an image") }
                 let eps = (l.config["epsilon"] as? Double).map(Float.init) ?? 1e-3
+                guard eps.isFinite, eps > 0 else { throw bad("layer '\(l.name)': BatchNormalization epsilon \(eps) is not a positive number") }
+                try budget.reserveBatchNorm(channels: inShape[0], for: l.name)
                 let mom = (l.config["momentum"] as? Double).map { Float(1 - $0) } ?? 0.01
                 let center = l.config["center"] as? Bool ?? true, scale = l.config["scale"] as? Bool ?? true
                 let bn = BatchNorm2d(channels: inShape[0], epsilon: eps, momentum: mom)
@@ -255,8 +330,8 @@ struct KerasModelBuilder {
                 default: throw bad("layer '\(l.name)': activation '\(act)' is not supported (relu, linear, and a final softmax are)")
                 }
             case "MaxPooling2D", "AveragePooling2D":
-                let (ph, pw) = pair(l.config["pool_size"], default: 2)
-                let (sh, sw) = l.config["strides"] is NSNull || l.config["strides"] == nil ? (ph, pw) : pair(l.config["strides"], default: ph)
+                let (ph, pw) = try window(l.config["pool_size"], default: 2, "pool size", l.name)
+                let (sh, sw) = l.config["strides"] is NSNull || l.config["strides"] == nil ? (ph, pw) : try window(l.config["strides"], default: ph, "strides", l.name)
                 guard ph == pw, sh == sw, inShape.count == 3 else { throw bad("layer '\(l.name)': only square pools on images are supported") }
                 if (l.config["padding"] as? String ?? "valid") == "same" {
                     // 'same' equals 'valid' when the windows tile the input exactly.
@@ -318,14 +393,26 @@ struct KerasModelBuilder {
         return i
     }
 
-    private func floats(_ v: Any?, count: Int) -> [Float]? {
-        if let d = v as? Double { return [Float(d)] }
-        if let i = v as? Int { return [Float(i)] }
-        if let a = v as? [Any] {
-            let f = a.compactMap { ($0 as? Double).map(Float.init) ?? ($0 as? Int).map(Float.init) }
-            return f.count == a.count && !f.isEmpty ? f : nil
+    /// A per-channel float setting of a preprocessing layer: absent → `default` for every channel,
+    /// one number → that number for every channel, or a (possibly nested, numpy-broadcast-shaped,
+    /// e.g. [[[m₀, m₁, m₂]]]) list of exactly `channels` numbers. Every value must be finite;
+    /// anything else is refused (the preprocessing is applied per channel).
+    private func perChannel(_ v: Any?, default d: Float, channels c: Int, _ what: String, _ layer: String) throws -> [Float] {
+        func number(_ x: Any) -> Float? { (x as? Double).map(Float.init) ?? (x as? Int).map(Float.init) }
+        var values: [Float] = []
+        var pending: [Any] = [v.flatMap { $0 is NSNull ? nil : $0 } ?? d]   // depth-first, in order
+        while let x = pending.popLast() {
+            if let f = number(x) { values.append(f) }
+            else if let a = x as? [Any] { pending += a.reversed() }
+            else { throw bad("layer '\(layer)': \(what) is not a number or a list of numbers") }
+            guard values.count <= c else { break }
         }
-        return nil
+        if values.count == 1 { values = Array(repeating: values[0], count: c) }
+        guard values.count == c else {
+            throw bad("layer '\(layer)': \(what) has \(values.count > c ? "more than \(c)" : "\(values.count)") values for \(c) input channels")
+        }
+        guard values.allSatisfy(\.isFinite) else { throw bad("layer '\(layer)': \(what) is not finite") }
+        return values
     }
 
     func expectCount(_ w: [(shape: [Int], values: [Float])], _ n: Int, _ layer: String) throws {

@@ -38,6 +38,7 @@ public enum NativeFormat {
     }
 
     static func parseHeader(_ data: Data, file: String) throws -> Header {
+        try InputLimits.checkJSON(data, file: file, what: "blindspot header")
         let h: Header
         do {
             h = try JSONDecoder().decode(Header.self, from: data)
@@ -58,6 +59,11 @@ public enum NativeFormat {
                 throw BlindspotError.badInput(file: path, problem: "tensor '\(name)' named by the model spec is missing")
             }
             try assign(values, shape: shape, to: t, name: name, file: path)
+        }
+        try h.preprocessing?.validate(channels: model.inputShape[0], file: path)
+        let classes = model.outputShape.reduce(1, *)
+        if let names = h.classNames, names.count != classes {
+            throw BlindspotError.badInput(file: path, problem: "header lists \(names.count) class names for a model with \(classes) outputs")
         }
         var c = Checkpoint(path: path, model: model, format: format, architectureSource: "model spec in the file", preprocessing: h.preprocessing,
                            classNames: h.classNames, outputActivation: h.outputActivation, metadata: h.metadata, groundTruth: h.groundTruth,

@@ -86,15 +86,23 @@ enum StateDictModel {
         return .init(name: name, op: "linear", inputs: ins, attributes: a)
     }
 
-    /// Blocks per stage: `layerS.B.` prefixes present, S = 1…, B = 0….
+    /// Blocks per stage: `layerS.B.` prefixes present, S = 1…, B = 0… (each run counted from 0
+    /// while consecutive). One pass over the names: an NPZ may hold 100,000 members, and probing
+    /// every prefix against every name would take minutes.
     static func blocks(_ shapes: Shapes) -> [Int] {
+        var present: [Int: Set<Int>] = [:]
+        for key in shapes.keys where key.hasPrefix("layer") {
+            let parts = key.dropFirst("layer".count).split(separator: ".", maxSplits: 2)
+            guard parts.count == 3, let stage = Int(parts[0]), let block = Int(parts[1]) else { continue }
+            present[stage, default: []].insert(block)
+        }
         var out: [Int] = []
         var s = 1
-        while true {
-            var b = 0
-            while shapes.keys.contains(where: { $0.hasPrefix("layer\(s).\(b).") }) { b += 1 }
-            if b == 0 { break }
-            out.append(b)
+        while let b = present[s] {
+            var n = 0
+            while b.contains(n) { n += 1 }
+            if n == 0 { break }
+            out.append(n)
             s += 1
         }
         return out
@@ -124,6 +132,7 @@ enum StateDictModel {
                           conv("\(p).conv2", ["\(p).relu2"], width, w2[0], k: w2[2], pad: w2[2] / 2, bias: false)]
                 var shortcut = x
                 if let s = sh["\(p).shortcut.0.weight"] {
+                    guard s.count == 4 else { throw Mismatch(description: "PreAct-ResNet: \(p).shortcut.0.weight has shape \(s), not a convolution") }
                     nodes.append(conv("\(p).shortcut.0", ["\(p).relu1"], c, s[0], k: s[2], s: stride, pad: 0, bias: false))
                     shortcut = "\(p).shortcut.0"
                 } else if stride != 1 || c != width {
@@ -148,7 +157,7 @@ enum StateDictModel {
         guard let stem = sh["conv1.weight"], stem.count == 4, sh["bn1.weight"] != nil, sh["layer1.0.conv1.weight"] != nil,
               sh["layer1.0.bn2.weight"] != nil, let fc = classifier(sh) else { return nil }
         // Post-activation blocks: bn1 normalises conv1's output.
-        guard let b1 = sh["layer1.0.bn1.weight"], let c1 = sh["layer1.0.conv1.weight"], b1[0] == c1[0] else { return nil }
+        guard let b1 = sh["layer1.0.bn1.weight"], let c1 = sh["layer1.0.conv1.weight"], b1.count == 1, c1.count == 4, b1[0] == c1[0] else { return nil }
         let stages = blocks(sh)
         var names: [String: String] = [:]
         var nodes: [ModelSpec.NodeSpec] = [conv("conv1", ["input"], stem[1], stem[0], k: stem[2], pad: stem[2] / 2, bias: sh["conv1.bias"] != nil),
@@ -168,7 +177,9 @@ enum StateDictModel {
                 var shortcut = x
                 let proj = ["shortcut", "downsample"].first { sh["\(p).\($0).0.weight"] != nil }
                 if let proj {
-                    let s = sh["\(p).\(proj).0.weight"]!
+                    guard let s = sh["\(p).\(proj).0.weight"], s.count == 4 else {
+                        throw Mismatch(description: "ResNet: \(p).\(proj).0.weight is not a convolution")
+                    }
                     nodes += [conv("\(p).shortcut.0", [x], c, s[0], k: s[2], s: stride, pad: 0, bias: false), bn("\(p).shortcut.1", ["\(p).shortcut.0"], s[0])]
                     for t in ["weight"] { names["\(p).shortcut.0.\(t)"] = "\(p).\(proj).0.\(t)" }
                     for t in ["weight", "bias", "running_mean", "running_var"] { names["\(p).shortcut.1.\(t)"] = "\(p).\(proj).1.\(t)" }

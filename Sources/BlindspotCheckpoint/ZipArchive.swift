@@ -10,6 +10,12 @@ public enum ZipLimits {
     public static let maxCompressionRatio = 1000
     /// Most members in one archive.
     public static let maxEntries = 100_000
+    /// Most bytes all members together may declare once inflated: 8 GiB. NPZ archives are inflated
+    /// member by member and kept in memory, so this bounds what one archive can make us hold even
+    /// when every member stays under `maxCompressionRatio` (a 10 MB file could otherwise inflate to
+    /// 10 GB). Twice the largest checkpoint (`InputLimits.maxTensorBytes`), so that a training set
+    /// of 2³² pixels (`TrainingSetFile.maximumPixels`) with its labels still fits.
+    public static let maxTotalSize = 8 << 30
 }
 
 /// A minimal, hostile-input-safe zip reader for NPZ archives and Keras 3 `.keras` files (which hold

@@ -59,6 +59,11 @@ enum ZipDirectory {
         }
         let list = try centralDirectory(b, offset: cdOffset, size: cdSize, entries: entries)
         try checkLayout(b, list, dataLimit: cdOffset)
+        // Each size is at most 4 GiB and there are at most 100,000: the sum cannot overflow.
+        let total = list.reduce(0) { $0 + $1.uncompressedSize }
+        guard total <= ZipLimits.maxTotalSize else {
+            throw bad("members declare \(total) bytes in all, more than the \(ZipLimits.maxTotalSize >> 30) GiB allowed per archive (likely a zip bomb, refused)")
+        }
         return list
     }
 
@@ -93,6 +98,9 @@ enum ZipDirectory {
             }
             let name = String(decoding: b.slice(pos + 46, nameLength), as: UTF8.self)
             let member = "\(b.file):\(ZipFileIO.display(name))"
+            guard !escapesArchive(name) else {
+                throw BlindspotError.badInput(file: member, problem: "member name points outside the archive (an absolute path or '..'; a path-traversal attempt, refused)")
+            }
             var usize = b.u32(pos + 24), csize = b.u32(pos + 20), local = b.u32(pos + 42), disk = b.u16(pos + 34)
             let z = try zip64Extra(b, at: pos + 46 + nameLength, length: extraLength, member: member,
                                    usize: usize == 0xFFFF_FFFF, csize: csize == 0xFFFF_FFFF,
@@ -112,6 +120,16 @@ enum ZipDirectory {
             pos += 46 + nameLength + extraLength + commentLength
         }
         return list
+    }
+
+    /// True for a member name that would land outside the directory it is extracted to: absolute
+    /// (`/x`, `\\x`, `C:x`) or with a `..` component. blindspot never extracts members, but such a
+    /// name in a checkpoint is a sign of a crafted archive and would become a tensor name.
+    static func escapesArchive(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        if let first = bytes.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "\\") { return true }
+        if bytes.count >= 2, bytes[1] == UInt8(ascii: ":"), (bytes[0] | 0x20) >= UInt8(ascii: "a"), (bytes[0] | 0x20) <= UInt8(ascii: "z") { return true }
+        return name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).contains("..")
     }
 
     /// Flags, method and size limits of one member (before any byte of it is read).

@@ -1,6 +1,7 @@
 /// Element-wise sum of two tensors of one shape: the residual connection.
 public final class Add: Layer, @unchecked Sendable {
     public let kind = "add"
+    public let arity = 2
     private let output = Tensor(shape: [0])
     public init() {}
 

@@ -35,6 +35,10 @@ public struct ForwardMode: Sendable {
 public protocol Layer: AnyObject, Sendable {
     /// The layer type, as written in model specs (`conv2d`, `batchnorm2d`, `linear`, …).
     var kind: String { get }
+    /// How many inputs the layer reads (1 for every layer but `Add`). `Model.add` checks it, so
+    /// `outputShape` and `forward` may index their inputs without checking (a model spec in a
+    /// file can list any number of inputs).
+    var arity: Int { get }
     /// The per-sample output shape for the given per-sample input shapes; throws on a mismatch.
     func outputShape(_ inputs: [[Int]]) throws -> [Int]
     /// Parameters with names local to the layer (`weight`, `bias`); the graph prefixes the node name.
@@ -49,6 +53,7 @@ public protocol Layer: AnyObject, Sendable {
 }
 
 extension Layer {
+    public var arity: Int { 1 }
     public var parameters: [Parameter] { [] }
     public var buffers: [Buffer] { [] }
 }

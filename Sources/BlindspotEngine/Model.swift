@@ -54,6 +54,9 @@ public final class Model: @unchecked Sendable {
             guard let i = index[$0] else { throw ModelError("node '\(name)' reads unknown node '\($0)'") }
             return i
         }
+        guard ins.count == layer.arity else {
+            throw ModelError("\(layer.kind) reads \(ins.count) inputs; it takes \(layer.arity)")
+        }
         let shape = try layer.outputShape(ins.map { shapes[$0] })
         let id = nodes.count
         for p in layer.parameters { p.name = "\(name).\(p.name)" }

@@ -96,13 +96,16 @@ public struct ModelSpec: Codable, Equatable, Sendable {
         guard version <= ModelSpec.currentVersion else {
             throw BlindspotError.badInput(file: file, problem: "model spec version \(version) is newer than this blindspot understands (\(ModelSpec.currentVersion)); upgrade blindspot")
         }
-        guard inputShape.count == 3, inputShape.allSatisfy({ (1...4096).contains($0) }) else {
-            throw BlindspotError.badInput(file: file, problem: "model spec input shape \(inputShape) is not [C, H, W]")
+        guard inputShape.count == 3, inputShape.allSatisfy({ (1...InputLimits.maxInputSide).contains($0) }) else {
+            throw BlindspotError.badInput(file: file, problem: "model spec input shape \(inputShape) is not [C, H, W] with sides 1…\(InputLimits.maxInputSide)")
         }
-        guard nodes.count <= 10_000 else { throw BlindspotError.badInput(file: file, problem: "model spec has \(nodes.count) nodes") }
+        guard nodes.count <= InputLimits.maxGraphNodes else {
+            throw BlindspotError.badInput(file: file, problem: "model spec has \(nodes.count) nodes, more than the \(InputLimits.maxGraphNodes) allowed")
+        }
         let model = Model(name: name, inputShape: inputShape)
+        var budget = ParameterBudget(file: file)
         for n in nodes {
-            let layer = try ModelSpec.layer(for: n, file: file)
+            let layer = try ModelSpec.layer(for: n, file: file, budget: &budget)
             do {
                 try model.add(n.name, layer, inputs: n.inputs)
             } catch let e as ModelError {
@@ -114,6 +117,12 @@ public struct ModelSpec: Codable, Equatable, Sendable {
 
     /// A fresh layer (parameters zero) for one node of a spec.
     public static func layer(for n: NodeSpec, file: String) throws -> any Layer {
+        var budget = ParameterBudget(file: file)
+        return try layer(for: n, file: file, budget: &budget)
+    }
+
+    /// A fresh layer for one node, its parameters reserved in `budget` before they are allocated.
+    static func layer(for n: NodeSpec, file: String, budget: inout ParameterBudget) throws -> any Layer {
         let a = n.attributes
         func need<T>(_ v: T?, _ what: String) throws -> T {
             guard let v else { throw BlindspotError.badInput(file: file, problem: "node '\(n.name)' (\(n.op)) lacks attribute '\(what)'") }
@@ -129,15 +138,22 @@ public struct ModelSpec: Codable, Equatable, Sendable {
             guard k.count == 2, k[0] == k[1], s.count == 2, s[0] == s[1], p.count == 4, p.allSatisfy({ (0...64).contains($0) }) else {
                 throw BlindspotError.badInput(file: file, problem: "node '\(n.name)': conv2d supports square kernels and strides, kernel \(k) stride \(s) padding \(p)")
             }
-            return Conv2d(inChannels: try positive(need(a.inChannels, "inChannels"), "inChannels"),
-                          outChannels: try positive(need(a.outChannels, "outChannels"), "outChannels"),
-                          kernel: try positive(k[0], "kernel", max: 64), stride: try positive(s[0], "stride", max: 64),
+            let ic = try positive(need(a.inChannels, "inChannels"), "inChannels"), oc = try positive(need(a.outChannels, "outChannels"), "outChannels")
+            let kernel = try positive(k[0], "kernel", max: 64), stride = try positive(s[0], "stride", max: 64)
+            try budget.reserveConv(in: ic, out: oc, kernel: kernel, bias: a.bias ?? true, for: n.name)
+            return Conv2d(inChannels: ic, outChannels: oc, kernel: kernel, stride: stride,
                           padding: Padding(top: p[0], left: p[1], bottom: p[2], right: p[3]), bias: a.bias ?? true)
         case "linear":
-            return Linear(inFeatures: try positive(need(a.inFeatures, "inFeatures"), "inFeatures", max: 1 << 24),
-                          outFeatures: try positive(need(a.outFeatures, "outFeatures"), "outFeatures", max: 1 << 20), bias: a.bias ?? true)
+            let fi = try positive(need(a.inFeatures, "inFeatures"), "inFeatures", max: 1 << 24)
+            let fo = try positive(need(a.outFeatures, "outFeatures"), "outFeatures", max: 1 << 20)
+            try budget.reserveLinear(in: fi, out: fo, bias: a.bias ?? true, for: n.name)
+            return Linear(inFeatures: fi, outFeatures: fo, bias: a.bias ?? true)
         case "batchnorm2d":
-            return BatchNorm2d(channels: try positive(need(a.channels, "channels"), "channels"), epsilon: a.epsilon ?? 1e-5, momentum: a.momentum ?? 0.1)
+            let c = try positive(need(a.channels, "channels"), "channels")
+            let eps = a.epsilon ?? 1e-5
+            guard eps.isFinite, eps > 0 else { throw BlindspotError.badInput(file: file, problem: "node '\(n.name)': batchnorm2d epsilon \(eps) is not a positive number") }
+            try budget.reserveBatchNorm(channels: c, for: n.name)
+            return BatchNorm2d(channels: c, epsilon: eps, momentum: a.momentum ?? 0.1)
         case "relu": return ReLU()
         case "maxpool2d", "avgpool2d":
             let k = try positive(need(a.kernel, "kernel").first ?? 0, "kernel", max: 64)

@@ -197,6 +197,33 @@ final class ZipTests: XCTestCase {
         XCTAssertNotNil(zip)
         assertBadInput(try zip!.read("evil\nname.npy"), file: "cc.npz:evil?name.npy", contains: "CRC")
     }
+
+    /// Names that would land outside an extraction directory are refused; `..` inside a name part
+    /// and ordinary folders are not.
+    func testPathTraversalNamesAreRefused() throws {
+        for name in ["../x.npy", "a/../../x.npy", "/etc/x.npy", "\\x.npy", "a\\..\\x.npy", "C:x.npy", "c:/x.npy"] {
+            let bytes = TestZip(members: [TestZipMember(name: name, content: text)]).build()
+            assertBadInput(try ZipArchive(data: bytes, file: "t.npz"), file: "t.npz", contains: "outside the archive", name)
+        }
+        for name in ["a..b.npy", "dir/x.npy", "..x.npy", "1:x.npy"] {
+            XCTAssertNoThrow(try ZipArchive(data: TestZip(members: [TestZipMember(name: name, content: text)]).build(), file: "t.npz"), name)
+        }
+    }
+
+    /// Nine members, each within the ratio limit (1 MiB declared to inflate to 1000 MiB), together
+    /// declare 8.8 GiB: refused from the directory, before anything is inflated.
+    func testTotalDeclaredSizeLimit() {
+        let garbage = (0 ..< (1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        func members(_ n: Int) -> [TestZipMember] {
+            (0 ..< n).map { i in
+                var m = TestZipMember(name: "m\(i).npy", content: [], method: 8, payload: garbage)
+                m.declaredSize = garbage.count * ZipLimits.maxCompressionRatio
+                return m
+            }
+        }
+        XCTAssertNoThrow(try ZipArchive(data: TestZip(members: members(8)).build(), file: "t.npz"))
+        assertBadInput(try ZipArchive(data: TestZip(members: members(9)).build(), file: "t.npz"), file: "t.npz", contains: "8 GiB allowed per archive")
+    }
 }
 
 /// A tiny seeded generator for the corruption tests.
