@@ -129,6 +129,9 @@ public struct BenchmarkComparison: Sendable, Codable, Equatable {
         public var ratio: Double?
         public var goal: Double
         public var met: Bool?
+        /// How many runs each side's median is over.
+        public var oursRuns: Int
+        public var pytorchRuns: Int
     }
 
     public struct ParameterCheck: Sendable, Codable, Equatable {
@@ -140,9 +143,9 @@ public struct BenchmarkComparison: Sendable, Codable, Equatable {
     public var torch: String
     public var quantizationEngine: String?
     public var pytorchCPU: String?
-    /// How many runs each side's medians are over (files for PyTorch, reports for ours).
-    public var pytorchRuns: Int
-    public var oursRuns: Int
+    /// How many files each side's figures were read from (PyTorch's) or measured in (ours).
+    public var pytorchFiles: Int
+    public var oursReports: Int
     public var parameters: [ParameterCheck]
     public var rows: [Row]
 
@@ -219,14 +222,16 @@ public struct BenchmarkComparison: Sendable, Codable, Equatable {
         var rows: [Row] = []
         for key in order {
             for figure in Figure.allCases {
-                let o = median(oursValues[key]?[figure] ?? []), p = median(theirValues[key]?[figure] ?? [])
+                let mine = oursValues[key]?[figure] ?? [], theirs = theirValues[key]?[figure] ?? []
+                let o = median(mine), p = median(theirs)
                 let ratio = o.flatMap { o in p.map { o / $0 } }
                 rows.append(Row(architecture: key.architecture, threads: key.threads, figure: figure, oursImagesPerSecond: o,
-                                pytorchImagesPerSecond: p, ratio: ratio, goal: figure.goal, met: ratio.map { $0 >= figure.goal }))
+                                pytorchImagesPerSecond: p, ratio: ratio, goal: figure.goal, met: ratio.map { $0 >= figure.goal },
+                                oursRuns: mine.count, pytorchRuns: theirs.count))
             }
         }
         return BenchmarkComparison(torch: first.torch, quantizationEngine: first.quantizationEngine, pytorchCPU: first.cpu,
-                                   pytorchRuns: pytorch.count, oursRuns: ours.count, parameters: checks, rows: rows)
+                                   pytorchFiles: pytorch.count, oursReports: ours.count, parameters: checks, rows: rows)
     }
 
     /// The side-by-side table `blindspot bench --compare` prints.
@@ -237,7 +242,12 @@ public struct BenchmarkComparison: Sendable, Codable, Equatable {
         }
         let dash = "-"
         var out = "PyTorch \(torch)" + (quantizationEngine.map { ", int8 engine \($0)" } ?? "") + (pytorchCPU.map { ", CPU \($0)" } ?? "") + "\n"
-        out += "medians of \(oursRuns) run\(oursRuns == 1 ? "" : "s") of ours and \(pytorchRuns) PyTorch file\(pytorchRuns == 1 ? "" : "s")\n"
+        func runs(_ counts: [Int]) -> String {
+            let c = counts.filter { $0 > 0 }
+            guard let lo = c.min(), let hi = c.max() else { return "0" }
+            return lo == hi ? "\(lo)" : "\(lo)–\(hi)"
+        }
+        out += "each figure is the median of its runs: ours \(runs(rows.map(\.oursRuns))), PyTorch \(runs(rows.map(\.pytorchRuns)))\n"
         for p in parameters { out += "parameters \(p.architecture): ours \(p.ours), PyTorch \(p.pytorch) (equal)\n" }
         out += "\n" + cell("model", 17, left: true) + cell("threads", 7) + "  " + cell("figure", 11, left: true) + cell("ours img/s", 11)
             + cell("PyTorch img/s", 14) + cell("ours/PyTorch", 13) + cell("goal", 7) + cell("met", 5) + "\n"
