@@ -227,6 +227,50 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `bench --compare`: a bad PyTorch file fails at once with exit 65 naming it; a good one makes
+    /// us measure at each of its thread counts and put the figures side by side, in text and JSON.
+    func testBenchCompareMeasuresAtPyTorchsThreadCountsAndRejectsBadFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-compare-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bad = dir.appendingPathComponent("bad.json").path
+        try Data("{\"torch\": \"2.13.0+cpu\", \"models\": [{\"architecture\": \"cnn6\"".utf8).write(to: URL(fileURLWithPath: bad))
+        let b = try run(["bench", "--compare", bad, "--quiet"])
+        XCTAssertEqual(b.status, 65, b.stderr)
+        XCTAssertEqual(b.stderr.split(separator: "\n").count, 1, b.stderr)
+        XCTAssertTrue(b.stderr.contains(bad), b.stderr)
+
+        // cnn6 at 1 and 2 threads with every figure; batch 8 so our side takes a second.
+        let figures = "\"trainImagesPerSecond\": 100, \"inferImagesPerSecond\": 200, \"int8InferImagesPerSecond\": 300"
+        let pytorch = dir.appendingPathComponent("pytorch.json").path
+        try Data("""
+            {"torch": "2.13.0+cpu", "quantizationEngine": "x86", "batch": 8, "classes": 43, "models": [
+             {"architecture": "cnn6", "parameters": 571723, "threads": [{"threads": 1, \(figures)}, {"threads": 2, \(figures)}]}]}
+            """.utf8).write(to: URL(fileURLWithPath: pytorch))
+        let r = try run(["bench", "--compare", pytorch, "--json", "--quiet", "--batch", "8", "--seconds", "0.05"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let ours = json["ours"] as! [[String: Any]]
+        XCTAssertEqual(ours.map { $0["threads"] as? Int }, [1, 2], "ours measured at PyTorch's thread counts")
+        let rows = (json["comparison"] as! [String: Any])["rows"] as! [[String: Any]]
+        XCTAssertEqual(rows.count, 2 * 3)
+        for row in rows {
+            let mine = try XCTUnwrap(row["oursImagesPerSecond"] as? Double), theirs = try XCTUnwrap(row["pytorchImagesPerSecond"] as? Double)
+            XCTAssertEqual(row["ratio"] as! Double, mine / theirs, accuracy: 1e-9 * mine / theirs)
+            XCTAssertEqual(row["met"] as? Bool, mine / theirs >= row["goal"] as! Double)
+        }
+
+        // The saved run read back with --ours: no measuring, same table in text.
+        let saved = dir.appendingPathComponent("ours.json").path
+        let single = try run(["bench", "--json", "--quiet", "--arch", "cnn6", "--batch", "8", "--seconds", "0.05", "--threads", "1"])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        try Data(single.stdout.utf8).write(to: URL(fileURLWithPath: saved))
+        let t = try run(["bench", "--compare", pytorch, "--ours", saved])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertTrue(t.stdout.contains("ours/PyTorch") && t.stdout.contains("≥1.5×"), t.stdout)
+        XCTAssertTrue(t.stdout.contains("one side only"), "2 threads is PyTorch's only: \(t.stdout)")
+    }
+
     func testForgeRejectsBadOptionsBeforeTraining() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forge-bad-\(getpid())").path
         for (args, needle) in [(["--trigger", "white:4@30,30"], "outside"), (["--target", "10"], "target"),
