@@ -20,6 +20,7 @@ struct Audit: ParsableCommand {
         Examples:
           blindspot audit samples/badnet.h5 --train-data samples/badnet-train.npz
           blindspot audit model.npz --arch resnet20 --data .data/cifar10 --deploy int8 --json report.json
+          blindspot audit nc_gtsrb.h5 --data gtsrb --data-dir .data/gtsrb32 --input-range 0,255
         """
     )
 
