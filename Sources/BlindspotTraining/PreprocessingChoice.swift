@@ -177,7 +177,7 @@ public enum PreprocessingDiscovery {
             }
         }
         var p = preprocessing(best.range, best.channelOrder, channels: channels)
-        p.description = "inferred: inputs in [\(String(format: "%g", best.range.lo)),\(String(format: "%g", best.range.hi))]\(best.channelOrder == .bgr ? ", BGR" : ""), "
+        p.description = "inputs in [\(String(format: "%g", best.range.lo)),\(String(format: "%g", best.range.hi))]\(best.channelOrder == .bgr ? ", BGR" : ""), "
             + "the best of \(tried) on \(probe.count) clean images\(force && (!rangeClear || best.accuracy < floor) ? " (not clearly best: taken because of --force)" : "")"
         return (p, trials)
     }

@@ -47,7 +47,7 @@ final class PreprocessingDiscoveryTests: XCTestCase {
             XCTAssertEqual(p.mean[ch], -lo / (hi - lo), accuracy: 1e-6)
             XCTAssertEqual(p.std[ch], 1 / (hi - lo), accuracy: 1e-7)
         }
-        XCTAssertTrue(p.description.contains("inferred"), p.description)
+        XCTAssertTrue(p.description.hasPrefix("inputs in [\(String(format: "%g", lo)),\(String(format: "%g", hi))]\(order == .bgr ? ", BGR" : "")"), p.description)
         XCTAssertEqual(ref.trainedOn, "[\(String(format: "%g", lo)),\(String(format: "%g", hi))]\(order == .bgr ? " BGR" : "")")
 
         // With what discovery chose, the whole evaluation reaches Keras' accuracy.
