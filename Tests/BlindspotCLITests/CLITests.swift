@@ -16,7 +16,9 @@ final class CLITests: XCTestCase {
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
-    func run(_ args: [String]) throws -> Run {
+    /// Runs the binary; with `timeout`, the process is terminated (SIGTERM, seen as a signal exit)
+    /// after that many seconds.
+    func run(_ args: [String], timeout: Double? = nil) throws -> Run {
         let p = Process()
         p.executableURL = CLITests.binary
         p.arguments = args
@@ -24,6 +26,7 @@ final class CLITests: XCTestCase {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if p.isRunning { p.terminate() } } }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

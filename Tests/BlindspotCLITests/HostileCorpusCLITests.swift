@@ -9,22 +9,6 @@ extension CLITests {
     /// Seconds one `inspect` may take before it is killed (a refusal takes milliseconds).
     static let hostileFileTimeout = 30.0
 
-    /// `run`, but the process is terminated (SIGTERM, reported as a mismatch) after `timeout` seconds.
-    func run(_ args: [String], timeout: Double) throws -> Run {
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if p.isRunning { p.terminate() } }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
-
     func testInspectRefusesEveryHostileFileWithOneLineAndItsExitCode() throws {
         let entries = try HostileCorpus.entries()
         XCTAssertGreaterThan(entries.count, 40, "the manifest lost its entries")
