@@ -60,6 +60,14 @@ public enum CheckpointLoader {
         throw BlindspotError.badInput(file: path, problem: "unknown checkpoint format (expected Keras .h5/.keras, NPZ, or a blindspot checkpoint)")
     }
 
+    /// A model spec JSON (`--arch spec.json`), checked against the JSON limits before parsing.
+    static func modelSpec(_ data: Data, file: String) throws -> ModelSpec {
+        try InputLimits.checkJSON(data, file: file, what: "model spec")
+        do { return try JSONDecoder().decode(ModelSpec.self, from: data) } catch {
+            throw BlindspotError.badInput(file: file, problem: "not a model spec (\(shortDecodingError(error)))")
+        }
+    }
+
     static func pickled(_ path: String) -> BlindspotError {
         .badInput(file: path, problem: "this is a pickled PyTorch file; blindspot never unpickles untrusted files. Export it: np.savez('model.npz', **{k: v.numpy() for k, v in torch.load(p).items()})")
     }
@@ -88,12 +96,7 @@ public enum CheckpointLoader {
             source = "--arch \(a.rawValue)"
         case .specFile(let spec):
             let data = Data(try BoundedFile.read(spec, maxBytes: InputLimits.maxJSONBytes, expected: "a model spec .json file"))
-            try InputLimits.checkJSON(data, file: spec, what: "model spec")
-            let s: ModelSpec
-            do { s = try JSONDecoder().decode(ModelSpec.self, from: data) } catch {
-                throw BlindspotError.badInput(file: spec, problem: "not a model spec (\(shortDecodingError(error)))")
-            }
-            model = try s.build(file: spec)
+            model = try modelSpec(data, file: spec).build(file: spec)
             names = try positionalNames(model, byName, path: path)
             source = "--arch \(spec)"
         }

@@ -1,5 +1,4 @@
 import BlindspotCore
-import BlindspotEngine
 import Foundation
 
 /// The parsers an untrusted checkpoint reaches before any model runs, each fed bytes from memory.
@@ -31,13 +30,8 @@ public enum UntrustedInputParsers {
         case .kerasConfig:
             _ = try KerasModelBuilder(file: name, json: Data(bytes)).build()
         case .modelSpec:
-            let spec: ModelSpec
-            do {
-                spec = try JSONDecoder().decode(ModelSpec.self, from: Data(bytes))
-            } catch {
-                throw BlindspotError.badInput(file: name, problem: "model spec is not valid (\(shortDecodingError(error)))")
-            }
-            _ = try spec.build(file: name)
+            // The same path as `--arch spec.json`: JSON limits, decoding, graph.
+            _ = try CheckpointLoader.modelSpec(Data(bytes), file: name).build(file: name)
         }
     }
 }
