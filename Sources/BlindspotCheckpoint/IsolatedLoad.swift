@@ -33,36 +33,7 @@ public enum IsolatedLoad {
         var architectureSource: String?
         var storedTypes: [String: String]?
         var warnings: [String]?
-        var error: ChildError?
-    }
-
-    struct ChildError: Codable {
-        var kind: String
-        var file: String?
-        var message: String
-
-        init(_ e: BlindspotError) {
-            switch e {
-            case .usage(let m): (kind, file, message) = ("usage", nil, m)
-            case .badInput(let f, let p): (kind, file, message) = ("badInput", f, p)
-            case .missingInput(let f, let p): (kind, file, message) = ("missingInput", f, p)
-            case .internalError(let m): (kind, file, message) = ("internalError", nil, m)
-            case .cannotCreate(let f, let p): (kind, file, message) = ("cannotCreate", f, p)
-            case .io(let f, let p): (kind, file, message) = ("io", f, p)
-            }
-        }
-
-        var error: BlindspotError {
-            let f = file ?? ""
-            switch kind {
-            case "usage": return .usage(message)
-            case "missingInput": return .missingInput(file: f, problem: message)
-            case "internalError": return .internalError(message)
-            case "cannotCreate": return .cannotCreate(file: f, problem: message)
-            case "io": return .io(file: f, problem: message)
-            default: return .badInput(file: f, problem: message)
-            }
-        }
+        var error: BlindspotError?
     }
 
     /// Parent side: runs `helper` on `path` and returns the checkpoint it read, or throws the
@@ -93,7 +64,7 @@ public enum IsolatedLoad {
             throw BlindspotError.badInput(file: path, problem: "the HDF5 library failed reading the file (signal \(p.terminationStatus)): malformed or hostile file")
         }
         let sidecar = FileManager.default.contents(atPath: out + ".json").flatMap { try? JSONDecoder().decode(Sidecar.self, from: $0) }
-        if let e = sidecar?.error { throw e.error }
+        if let e = sidecar?.error { throw e }
         guard p.terminationStatus == 0, let s = sidecar else {
             throw BlindspotError.badInput(file: path, problem: "the HDF5 reader process failed (exit \(p.terminationStatus)) without saying why: malformed or hostile file")
         }
@@ -125,10 +96,10 @@ public enum IsolatedLoad {
             write(Sidecar(format: c.format, architectureSource: c.architectureSource, storedTypes: c.storedTypes, warnings: c.warnings))
             return 0
         } catch let e as BlindspotError {
-            write(Sidecar(error: ChildError(e)))
+            write(Sidecar(error: e))
             return e.exitCode
         } catch {
-            write(Sidecar(error: ChildError(.internalError("reading \(path): \(error)"))))
+            write(Sidecar(error: .internalError("reading \(path): \(error)")))
             return 70
         }
     }

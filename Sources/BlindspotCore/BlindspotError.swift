@@ -1,7 +1,8 @@
 /// The one error type that library code throws for conditions a user can cause. `main` maps it to
 /// a single stderr line (`blindspot: FILE: problem (what to do)`) and an exit code from
 /// shared/docs/mission.md. Bugs are `internalError`.
-public enum BlindspotError: Error, Equatable, Sendable, CustomStringConvertible {
+/// Codable so that a child process (the isolated HDF5 reader) can hand its error to the parent unchanged.
+public enum BlindspotError: Error, Equatable, Sendable, Codable, CustomStringConvertible {
     /// Bad option or combination of options (exit 64).
     case usage(String)
     /// Malformed, truncated or hostile input file (exit 65).
