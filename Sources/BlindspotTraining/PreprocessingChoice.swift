@@ -11,7 +11,7 @@ import Foundation
 /// Units: `mean` and `std` are in the units of the input range (torchvision's 0.485… with
 /// `--input-range 0,1`, Caffe's 103.94… with `--input-range 0,255`) and in the model's channel order
 /// (B, G, R for `--channel-order bgr`). Model input = (lo + (hi − lo)·p/255 − mean) / std.
-public struct PreprocessingRequest: Sendable, Equatable {
+public struct PreprocessingRequest: Sendable {
     public var inputRange: (lo: Float, hi: Float)?
     public var mean: [Float]?
     public var std: [Float]?
@@ -20,11 +20,6 @@ public struct PreprocessingRequest: Sendable, Equatable {
     public init(inputRange: (lo: Float, hi: Float)? = nil, mean: [Float]? = nil, std: [Float]? = nil,
                 channelOrder: Preprocessing.ChannelOrder? = nil) {
         self.inputRange = inputRange; self.mean = mean; self.std = std; self.channelOrder = channelOrder
-    }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.inputRange?.lo == b.inputRange?.lo && a.inputRange?.hi == b.inputRange?.hi && a.mean == b.mean && a.std == b.std
-            && a.channelOrder == b.channelOrder
     }
 
     /// Nothing given: the file's preprocessing, or discovery.
@@ -72,13 +67,8 @@ public struct PreprocessingRequest: Sendable, Equatable {
             return v
         }
         if channelOrder == .bgr, channels != 3 { throw BlindspotError.usage("--channel-order bgr needs a 3-channel model (this one has \(channels))") }
-        let (lo, hi) = inputRange ?? (0, 1)
-        let m = try perChannel(mean, "mean", 0), s = try perChannel(std, "std", 1)
-        var p = Preprocessing.affine(scale: s.map { (hi - lo) / $0 }, offset: zip(m, s).map { (lo - $0) / $1 }, source: .option,
-                                     description: "")
-        p.channelOrder = channelOrder ?? .rgb
-        p.description = optionText
-        return p
+        return .fromRange(inputRange ?? (0, 1), mean: try perChannel(mean, "mean", 0), std: try perChannel(std, "std", 1),
+                          order: channelOrder ?? .rgb, source: .option, description: optionText)
     }
 
     /// The options as a user would type them, for reports.
@@ -110,15 +100,12 @@ public enum PreprocessingDiscovery {
     /// model means anything (issue 9: audit refuses below 2× chance unless `--force`).
     public static let chanceFactor = 2.0
 
-    public struct Trial: Sendable, Equatable {
+    public struct Trial: Sendable {
         public var range: (lo: Float, hi: Float)
         public var channelOrder: Preprocessing.ChannelOrder
         public var accuracy: Double
         public var text: String {
             "[\(String(format: "%g", range.lo)),\(String(format: "%g", range.hi))]\(channelOrder == .bgr ? " BGR" : "") \(String(format: "%.1f%%", 100 * accuracy))"
-        }
-        public static func == (a: Self, b: Self) -> Bool {
-            a.range.lo == b.range.lo && a.range.hi == b.range.hi && a.channelOrder == b.channelOrder && a.accuracy == b.accuracy
         }
     }
 
@@ -133,10 +120,8 @@ public enum PreprocessingDiscovery {
     }
 
     static func preprocessing(_ range: (lo: Float, hi: Float), _ order: Preprocessing.ChannelOrder, channels: Int) -> Preprocessing {
-        var p = Preprocessing.affine(scale: Array(repeating: range.hi - range.lo, count: channels), offset: Array(repeating: range.lo, count: channels),
-                                     source: .inferred, description: "")
-        p.channelOrder = order
-        return p
+        .fromRange(range, mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels), order: order,
+                   source: .inferred, description: "")
     }
 
     /// Tries every candidate range in both channel orders (RGB only for 1-channel models) and
@@ -213,6 +198,16 @@ extension CheckpointEvaluation {
 }
 
 extension Preprocessing {
+    /// Model input = (lo + (hi − lo)·p/255 − mean) / std, in `order`: the one mapping from the
+    /// options' terms to our mean/std on [0,1] pixels, shared by the options and discovery.
+    static func fromRange(_ range: (lo: Float, hi: Float), mean: [Float], std: [Float], order: ChannelOrder, source: Source,
+                          description: String) -> Preprocessing {
+        var p = Preprocessing.affine(scale: std.map { (range.hi - range.lo) / $0 }, offset: zip(mean, std).map { (range.lo - $0) / $1 },
+                                     source: source, description: description)
+        p.channelOrder = order
+        return p
+    }
+
     /// Whether two preprocessings feed the model the same inputs (provenance aside).
     func sameTransform(as o: Preprocessing) -> Bool {
         func close(_ a: [Float], _ b: [Float]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) } }
