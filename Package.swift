@@ -66,7 +66,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "BlindspotCheckpointTests", dependencies: ["BlindspotCheckpoint", "BlindspotEngine", "BlindspotCore", "CZ", "BlindspotTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining"]),
+        .testTarget(name: "BlindspotQuantizationTests", dependencies: ["BlindspotQuantization", "BlindspotEngine", "BlindspotCore", "BlindspotData", "BlindspotTraining", "_BlindspotKernels"]),
         .testTarget(name: "BlindspotAttacksTests", dependencies: ["BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotData", "BlindspotEngine", "BlindspotCore"]),
         .testTarget(name: "BlindspotDefensesTests", dependencies: ["BlindspotDefenses", "BlindspotAttacks", "BlindspotTraining", "BlindspotCheckpoint", "BlindspotQuantization", "BlindspotData", "BlindspotEngine", "BlindspotCore"],
                     exclude: ["Fixtures"]),

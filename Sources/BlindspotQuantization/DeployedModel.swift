@@ -1,6 +1,7 @@
 import BlindspotCore
 import BlindspotEngine
 import _BlindspotKernels
+import Foundation
 
 /// What a deployed checkpoint stores so that it runs again without recalibration: the scheme,
 /// each quantized layer's weight scales and (static schemes) its input's activation parameters.
@@ -50,7 +51,17 @@ public final class DeployedModel: @unchecked Sendable {
     private var intWeights: [String: (q: [Int8], rowSums: [Int32], scales: [Float])] = [:]
     /// Conv integer weights reordered [OUT × (ky, kx, c)] for the channels-last integer kernel.
     private var hwcWeights: [String: [Int8]] = [:]
-    public private(set) var calibrated = false
+    public private(set) var calibrated = false {
+        didSet { programs = [:] }
+    }
+    /// Compiled integer programs by (start node, captured nodes); `.some(nil)`: not compilable.
+    private var programs: [String: IntegerProgram?] = [:]
+    private let programLock = NSLock()
+    /// false: `integerForward` always takes the node-by-node reference path (for tests and bench).
+    public var usesCompiledProgram = true
+    /// Whether `integerForward` runs the compiled integer program (uint8 activations between
+    /// layers, fused requantization) rather than the node-by-node reference path.
+    public var runsCompiledProgram: Bool { program(from: 0, capture: []) != nil }
 
     public private(set) var calibrationImages: Int?
     /// nil: min–max ranges; else the percentile the ranges were clipped at.
@@ -262,6 +273,7 @@ public final class DeployedModel: @unchecked Sendable {
     /// The integer path's logits, and the outputs of the `capture` nodes (surrogate node names;
     /// values dequantized, s·(q − z), exactly as the integer path carries them).
     public func integerForward(_ x: Tensor, capture: Set<String>) -> (logits: Tensor, activations: [String: Tensor]) {
+        if let program = program(from: 0, capture: capture) { return program.run(x) }
         let outputs = integerOutputs(x, from: 0)!
         var captured: [String: Tensor] = [:]
         for (i, node) in surrogate.nodes.enumerated() where capture.contains(node.name) { captured[node.name] = outputs[i] }
@@ -273,9 +285,27 @@ public final class DeployedModel: @unchecked Sendable {
     public func integerForward(_ x: Tensor, after name: String) -> Tensor? {
         guard let start = surrogate.nodes.firstIndex(where: { $0.name == name }) else { return nil }
         for n in surrogate.nodes[(start + 1)...] where n.inputs.contains(where: { $0 < start }) { return nil }
+        if let program = program(from: start, capture: []) { return program.run(x).logits }
         return integerOutputs(x, from: start).map { $0[$0.count - 1] }
     }
 
+    /// The compiled program for static schemes (nil when the graph needs the reference path).
+    /// Compiled on first use after calibration, from the integer weights and the surrogate's
+    /// biases as they are then.
+    func program(from start: Int, capture: Set<String>) -> IntegerProgram? {
+        guard usesCompiledProgram, scheme.activations == .calibrated, calibrated else { return nil }
+        let key = "\(start)|" + capture.sorted().joined(separator: ",")
+        programLock.lock(); defer { programLock.unlock() }
+        if let p = programs[key] { return p }
+        let p = IntegerProgram(model: surrogate, start: start, capture: capture) { name in
+            self.intWeights[name].map { ($0.q, self.hwcWeights[name], $0.rowSums, $0.scales) }
+        }
+        programs[key] = .some(p)
+        return p
+    }
+
+    /// The node-by-node integer path (the reference the compiled program must equal): every
+    /// node's output as a float tensor, quantized layers computed on integers.
     private func integerOutputs(_ x: Tensor, from start: Int) -> [Tensor]? {
         precondition(calibrated, "DeployedModel: calibrate before running a static scheme")
         var outputs: [Tensor?] = Array(repeating: nil, count: surrogate.nodes.count)
