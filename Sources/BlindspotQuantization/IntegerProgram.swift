@@ -69,6 +69,7 @@ final class IntegerProgram: @unchecked Sendable {
     private var output = 0
     private var captures: [(node: Int, name: String, shape: [Int])] = []
     private var inputShape: [Int] = []
+    private var outputShape: [Int] = []
     private var arenas: [Arena] = []
     private let lock = NSLock()
 
@@ -238,6 +239,7 @@ final class IntegerProgram: @unchecked Sendable {
         }
         guard let out = valueOf[nodes.count - 1] else { return nil }
         output = out
+        outputShape = model.outputShape
         var caps: [(Int, String, [Int])] = []
         for i in captured.sorted() where i > start {
             guard valueOf[i] != nil else { return nil }
@@ -295,8 +297,7 @@ final class IntegerProgram: @unchecked Sendable {
     func run(_ x: Tensor) -> (logits: Tensor, activations: [String: Tensor]) {
         lock.lock(); defer { lock.unlock() }
         let n = x.batch
-        let outValue = values[output]
-        let logits = Tensor(shape: [n, outValue.count])
+        let logits = Tensor(shape: [n] + outputShape)
         var captured: [String: Tensor] = [:]
         for (_, name, shape) in captures { captured[name] = Tensor(shape: [n] + shape) }
         let workers = max(1, min(Parallel.workers, n))
