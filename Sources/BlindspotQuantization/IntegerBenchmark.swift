@@ -7,20 +7,30 @@ import _BlindspotKernels
 /// the conv shape our engine issues, and a built-in architecture's integer-path inference
 /// images/s — the figure that bounds STRIP, Fine-Pruning and every accuracy at deployed precision.
 public enum IntegerBenchmark {
-    /// GOP/s (2 ops per multiply–accumulate) of `bs_gemm_u8s8s32` for C[M×N] = A[M×K]·Btᵀ, run by
-    /// `threads` workers at once, each its own product.
+    /// GOP/s (2 ops per multiply–accumulate) of the integer program's GEMM — `bs_qgemm_fused` with
+    /// packed weights, requantizing to uint8 codes in its output loop — for C[M×N] = A[M×K]·Btᵀ,
+    /// run by `threads` workers at once, each its own product.
     public static func gemm(m: Int, n: Int, k: Int, threads: Int, seconds: Double = 1.0) -> Benchmark.GEMMResult {
         var rng = SeededRNG(seed: 1, stream: "bench-int8")
         let a = (0..<threads).map { _ in (0..<(m * k)).map { _ in UInt8(truncatingIfNeeded: rng.int(below: 256)) } }
-        let b = (0..<threads).map { _ in (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.int(below: 256) - 128) } }
-        nonisolated(unsafe) let c = (0..<threads).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: m * n) }
-        defer { for p in c { p.deallocate() } }
+        let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.int(below: 256) - 128) }
+        var packing = [Int8](repeating: 0, count: bs_qgemm_packed_size(Int32(n), Int32(k)))
+        bs_qgemm_pack(Int32(n), Int32(k), b, k, &packing)
+        let packed = packing
+        nonisolated(unsafe) let offset = UnsafeMutablePointer<Int32>.allocate(capacity: n), mult = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        offset.initialize(repeating: 0, count: n); mult.initialize(repeating: 1e-6, count: n)
+        defer { offset.deallocate(); mult.deallocate() }
+        nonisolated(unsafe) let out = (0..<threads).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: m * n) }
+        nonisolated(unsafe) let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: m * n) }
+        defer { for p in out { p.deallocate() }; for p in scratch { p.deallocate() } }
         let saved = Parallel.workers
         Parallel.workers = threads
         defer { Parallel.workers = saved }
         let t = Benchmark.median(repeatFor: seconds) {
             Parallel.forSlices(threads) { w, _ in
-                bs_gemm_u8s8s32(Int32(m), Int32(n), Int32(k), a[w], Int32(k), b[w], Int32(k), c[w], Int32(n))
+                var e = bs_qepilogue(offset: offset, mult: mult, mode: Int32(BS_QOUT_CODES), relu: 1, out_scale: 0.02,
+                                     out_zero_point: 0, out_qmin: 0, out_qmax: 255, out: UnsafeMutableRawPointer(out[w]), ldo: n)
+                bs_qgemm_fused(Int32(m), Int32(n), Int32(k), a[w], k, b, k, packed, scratch[w], &e)
             }
         }
         return Benchmark.GEMMResult(shape: "\(m)x\(n)x\(k)", threads: threads, gflops: 2 * Double(m * n * k * threads) / t / 1e9)

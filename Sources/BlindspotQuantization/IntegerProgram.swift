@@ -59,6 +59,8 @@ final class IntegerProgram: @unchecked Sendable {
         case reluFloat(input: Int, out: Int)
         case maxPool(input: Int, out: Int, kernel: Int, stride: Int)
         case add(a: Int, b: Int, out: Int)
+        /// Add → [ReLU] → FakeQuantize in one pass.
+        case addRequantize(a: Int, b: Int, out: Int, relu: Bool)
         case globalAvgPool(input: Int, out: Int)
     }
 
@@ -216,6 +218,17 @@ final class IntegerProgram: @unchecked Sendable {
             case is Add:
                 guard let a = value(of: node.inputs[0]), let b = value(of: node.inputs[1]),
                       !values[a].flattened, !values[b].flattened else { return nil }
+                // Add → [ReLU] → FakeQuantize, none of them but the last captured: one pass.
+                var next = single(i), relu = false
+                if let r = next, nodes[r].layer is ReLU, !captured.contains(r) { relu = true; next = single(r) }
+                if !captured.contains(i), let f = next, let fq = nodes[f].layer as? FakeQuantize, !fq.dynamic, let p = fq.params {
+                    var v = values[a]; v.storage = .codes(p)
+                    valueOf[f] = addValue(v)
+                    steps.append(.addRequantize(a: a, b: b, out: valueOf[f]!, relu: relu))
+                    fusedInto.insert(f)
+                    if relu { fusedInto.insert(single(i)!) }
+                    continue
+                }
                 let (fa, fb) = (floatValue(a), floatValue(b))
                 var v = values[fa]; v.storage = .float
                 valueOf[i] = addValue(v)
@@ -380,6 +393,15 @@ final class IntegerProgram: @unchecked Sendable {
                 }
             case .add(let a, let b, let out):
                 bs_q_add_float(floats(a, 0), floats(b, 0), count * values[a].count, floats(out, 0))
+            case .addRequantize(let a, let b, let out, let relu):
+                func operand(_ v: Int) -> (Int32, Float, Int32) {
+                    if case .codes(let p) = values[v].storage { return (1, p.scale, p.zeroPoint) }
+                    return (0, 1, 0)
+                }
+                guard case .codes(let p) = values[out].storage else { continue }
+                let (ac, sa, za) = operand(a), (bc, sb, zb) = operand(b)
+                bs_q_add_requant(arena.buffers[a], ac, sa, za, arena.buffers[b], bc, sb, zb, count * values[a].count, relu ? 1 : 0,
+                                 p.scale, p.zeroPoint, p.qmin, p.qmax, codes(out, 0))
             case .globalAvgPool(let input, let out):
                 let v = values[input]
                 for img in 0..<count { bs_q_global_avgpool(floats(input, img), Int32(v.c), Int32(v.h * v.w), arena.plane, floats(out, img)) }

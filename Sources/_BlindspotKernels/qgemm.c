@@ -264,6 +264,32 @@ void bs_q_add_float(const float *a, const float *b, long n, float *out) {
     for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+BS_INLINE float operand(const void *x, int codes, float scale, int zero_point, long i) {
+    return codes ? (float)((int32_t)((const uint8_t *)x)[i] - zero_point) * scale : ((const float *)x)[i];
+}
+
+BS_INLINE void add_requant(const void *a, int a_codes, float sa, int za, const void *b, int b_codes, float sb, int zb, long n,
+                           int relu, float so, int zo, int qmin, int qmax, uint8_t *out) {
+    const float zp = (float)zo, lo = (float)qmin, hi = (float)qmax;
+    for (long i = 0; i < n; i++) {
+        float v = operand(a, a_codes, sa, za, i) + operand(b, b_codes, sb, zb, i);
+        if (relu) v = relu_f(v);
+        float q = nearbyintf(v / so) + zp;
+        q = q < lo ? lo : q;
+        q = q > hi ? hi : q;
+        out[i] = (uint8_t)q;
+    }
+}
+
+void bs_q_add_requant(const void *a, int a_codes, float sa, int za, const void *b, int b_codes, float sb, int zb, long n,
+                      int relu, float so, int zo, int qmin, int qmax, uint8_t *out) {
+    // One instantiation per operand kind, so each loop is branch-free and vectorises.
+    if (a_codes && b_codes) add_requant(a, 1, sa, za, b, 1, sb, zb, n, relu, so, zo, qmin, qmax, out);
+    else if (a_codes) add_requant(a, 1, sa, za, b, 0, sb, zb, n, relu, so, zo, qmin, qmax, out);
+    else if (b_codes) add_requant(a, 0, sa, za, b, 1, sb, zb, n, relu, so, zo, qmin, qmax, out);
+    else add_requant(a, 0, sa, za, b, 0, sb, zb, n, relu, so, zo, qmin, qmax, out);
+}
+
 void bs_q_global_avgpool(const float *x, int c, int hw, float *plane, float *out) {
     const float scale = 1 / (float)hw;
     for (int ch = 0; ch < c; ch++) {

@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
             var out = "BLAS: OpenBLAS core \(info.core) (chosen \(info.coreTypeChosen.isEmpty ? "by OpenBLAS" : info.coreTypeChosen)\(info.coreTypeFromEnvironment ? " from OPENBLAS_CORETYPE" : " from CPUID")), CPU \(info.cpu)\n"
             out += "       \(info.configuration)\n"
             for g in gemms { out += "sgemm " + pad(g.shape, 14) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GFLOP/s\n", g.gflops) }
-            for g in int8 { out += "u8s8s32 " + pad(g.shape, 12) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GOP/s", g.gflops) + " (\(int8Kernel))\n" }
+            for g in int8 { out += "u8s8→u8 " + pad(g.shape, 12) + pad("\(g.threads) thread\(g.threads == 1 ? "" : "s")", 10) + String(format: "%7.1f GOP/s", g.gflops) + " (\(int8Kernel))\n" }
             out += "\n" + pad("model", 16) + lpad("params", 10) + lpad("MAC/img", 9) + lpad("train img/s", 12) + lpad("infer img/s", 12)
                 + lpad("train GF/s", 11) + lpad("infer GF/s", 11) + lpad("train/sg", 9) + lpad("infer/sg", 9) + lpad("int8 img/s", 11) + "\n"
             for m in models {

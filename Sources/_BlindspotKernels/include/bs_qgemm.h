@@ -62,6 +62,11 @@ void bs_q_maxpool_codes(const uint8_t *x, int c, int h, int w, int kernel, int s
 void bs_q_maxpool_float(const float *x, int c, int h, int w, int kernel, int stride, float *out);
 /// out = a + b elementwise.
 void bs_q_add_float(const float *a, const float *b, long n, float *out);
+/// A residual addition requantized: out = code(relu?(a + b)) with the output grid (so, zo), where
+/// each operand is either codes (dequantized as float(q − z)·s) or floats (`*_codes` = 0) —
+/// the reference's Add, ReLU and FakeQuantize in one pass.
+void bs_q_add_requant(const void *a, int a_codes, float sa, int za, const void *b, int b_codes, float sb, int zb, long n,
+                      int relu, float so, int zo, int qmin, int qmax, uint8_t *out);
 /// Per-channel mean of one HWC float image [hw×c] (summed as GlobalAvgPool2d sums a CHW plane);
 /// `plane` is hw floats of scratch.
 void bs_q_global_avgpool(const float *x, int c, int hw, float *plane, float *out);
