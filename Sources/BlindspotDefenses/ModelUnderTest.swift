@@ -144,10 +144,9 @@ public final class ModelUnderTest: @unchecked Sendable {
     }
 
     /// dLoss/dPixels for the last `gradientForward`, given dLoss/dLogits: the backward pass
-    /// through the graph, then through 𝒩 (÷σ_c). Parameter gradients are accumulated as a side
-    /// effect and are not used.
+    /// through the graph, then through 𝒩 (÷σ_c). No parameter gradient is computed.
     public func inputGradient(_ gradLogits: Tensor) -> Tensor {
-        let g = gradientModel.backward(gradLogits, inputGradient: true)!
+        let g = gradientModel.backward(gradLogits, inputGradient: true, parameterGradients: false)!
         let (n, c) = (g.shape[0], g.shape[1]), hw = g.shape[2] * g.shape[3]
         for i in 0..<n { for ch in 0..<c {
             let inv = 1 / normalization.std[ch], base = (i * c + ch) * hw

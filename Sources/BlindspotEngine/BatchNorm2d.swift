@@ -84,6 +84,10 @@ public final class BatchNorm2d: Layer, @unchecked Sendable {
     }
 
     public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool]) -> [Tensor?] {
+        backward(gradOutput, inputs: inputs, needInputGrad: needInputGrad, parameterGradients: true)
+    }
+
+    public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool], parameterGradients: Bool) -> [Tensor?] {
         let x = inputs[0], dy = gradOutput, n = x.shape[0], c = channels, hw = x.shape[2] * x.shape[3]
         let needDX = needInputGrad[0]
         if needDX { gradInput.resize(x.shape) }
@@ -93,15 +97,19 @@ public final class BatchNorm2d: Layer, @unchecked Sendable {
         Parallel.forSlices(c) { _, channelRange in
             for ch in channelRange {
                 let mu = savedMean.data[ch], inv = savedInvStd.data[ch]
-                // dβ = Σ dy,  dγ = Σ dy·x̂
+                // dβ = Σ dy,  dγ = Σ dy·x̂ (also what training-mode dx needs)
                 var sdy = 0.0, sdyx = 0.0
-                for i in 0..<n {
-                    let p = x.data + (i * c + ch) * hw, g = dy.data + (i * c + ch) * hw
-                    sdy += Double(bs_sum(g, hw))
-                    sdyx += Double(bs_dot_dev(g, p, hw, mu)) * Double(inv)
+                if parameterGradients || training {
+                    for i in 0..<n {
+                        let p = x.data + (i * c + ch) * hw, g = dy.data + (i * c + ch) * hw
+                        sdy += Double(bs_sum(g, hw))
+                        sdyx += Double(bs_dot_dev(g, p, hw, mu)) * Double(inv)
+                    }
                 }
-                gGrad.data[ch] += Float(sdyx)
-                bGrad.data[ch] += Float(sdy)
+                if parameterGradients {
+                    gGrad.data[ch] += Float(sdyx)
+                    bGrad.data[ch] += Float(sdy)
+                }
                 guard needDX else { continue }
                 let k = gamma.data[ch] * inv
                 if training {

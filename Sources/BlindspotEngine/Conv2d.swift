@@ -109,9 +109,14 @@ public final class Conv2d: Layer, @unchecked Sendable {
     }
 
     public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool]) -> [Tensor?] {
+        backward(gradOutput, inputs: inputs, needInputGrad: needInputGrad, parameterGradients: true)
+    }
+
+    public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool], parameterGradients: Bool) -> [Tensor?] {
         let x = inputs[0], dy = gradOutput
         let g = geometry(x)
         let needDX = needInputGrad[0]
+        guard needDX || parameterGradients else { return [nil] }
         if needDX { gradInput.resize(x.shape) }
         let dx = gradInput, w = weight.value, hasBias = bias != nil
         let workers = min(Parallel.workers, g.n)
@@ -119,21 +124,25 @@ public final class Conv2d: Layer, @unchecked Sendable {
             let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
             let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
             let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
-            dw.update(repeating: 0, count: g.oc * g.k)
-            db.update(repeating: 0, count: g.oc)
+            if parameterGradients {
+                dw.update(repeating: 0, count: g.oc * g.k)
+                db.update(repeating: 0, count: g.oc)
+            }
             let xp = x.data, dyp = dy.data, wp = w.data
             for n in range {
                 let image = xp + n * g.c * g.h * g.w, gout = dyp + n * g.oc * g.hw
-                if hasBias { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
+                if hasBias && parameterGradients { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
                 let dimage = dx.data + n * g.c * g.h * g.w
                 if needDX { dimage.update(repeating: 0, count: g.c * g.h * g.w) }
                 for oy0 in Swift.stride(from: 0, to: g.oh, by: g.bandRows) {
                     let rows = oy0..<min(oy0 + g.bandRows, g.oh), cols = rows.count * g.ow
                     let dyBand = gout + oy0 * g.ow
-                    self.im2col(image, g, rows: rows, col: col)
-                    // dWᵀ [K × OC] += col [K × cols] · dY[:, band]ᵀ [cols × OC]. The transposed
-                    // product runs 1.2–1.4× faster in OpenBLAS when OC is small (tall, not wide).
-                    bs_sgemm(0, 1, Int32(g.k), Int32(g.oc), Int32(cols), 1, col, Int32(cols), dyBand, Int32(g.hw), 1, dw, Int32(g.oc))
+                    if parameterGradients {
+                        self.im2col(image, g, rows: rows, col: col)
+                        // dWᵀ [K × OC] += col [K × cols] · dY[:, band]ᵀ [cols × OC]. The transposed
+                        // product runs 1.2–1.4× faster in OpenBLAS when OC is small (tall, not wide).
+                        bs_sgemm(0, 1, Int32(g.k), Int32(g.oc), Int32(cols), 1, col, Int32(cols), dyBand, Int32(g.hw), 1, dw, Int32(g.oc))
+                    }
                     if needDX {
                         // dcol [K × cols] = Wᵀ [K × OC] · dY[:, band], folded back into the image.
                         bs_sgemm(1, 0, Int32(g.k), Int32(cols), Int32(g.oc), 1, wp, Int32(g.k), dyBand, Int32(g.hw), 0, col, Int32(cols))
@@ -144,6 +153,7 @@ public final class Conv2d: Layer, @unchecked Sendable {
                 }
             }
         }
+        guard parameterGradients else { return [needDX ? dx : nil] }
         // Reduce the per-worker partial sums in worker order.
         let wg = weight.grad.data
         for worker in 0..<workers {

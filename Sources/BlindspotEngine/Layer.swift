@@ -50,9 +50,16 @@ public protocol Layer: AnyObject, Sendable {
     /// dLoss/dInput for each input whose `needInputGrad` is true (nil otherwise). Must follow the
     /// forward call on the same inputs.
     func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool]) -> [Tensor?]
+    /// The same, accumulating parameter gradients only when `parameterGradients` is true: a pass
+    /// that wants dLoss/dInput alone (Neural Cleanse) skips the weight-gradient products, about a
+    /// third of a conv layer's backward work and its second im2col.
+    func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool], parameterGradients: Bool) -> [Tensor?]
 }
 
 extension Layer {
+    public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool], parameterGradients: Bool) -> [Tensor?] {
+        backward(gradOutput, inputs: inputs, needInputGrad: needInputGrad)
+    }
     public var arity: Int { 1 }
     public var parameters: [Parameter] { [] }
     public var buffers: [Buffer] { [] }

@@ -46,25 +46,33 @@ public final class Linear: Layer, @unchecked Sendable {
     }
 
     public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool]) -> [Tensor?] {
+        backward(gradOutput, inputs: inputs, needInputGrad: needInputGrad, parameterGradients: true)
+    }
+
+    public func backward(_ gradOutput: Tensor, inputs: [Tensor], needInputGrad: [Bool], parameterGradients: Bool) -> [Tensor?] {
         let x = inputs[0], dy = gradOutput, n = x.batch, (fi, fo) = (inFeatures, outFeatures)
         let needDX = needInputGrad[0]
+        guard needDX || parameterGradients else { return [nil] }
         if needDX { gradInput.resize(x.shape) }
         let dx = gradInput, w = weight.value
         let workers = min(Parallel.workers, n, maxWorkers(n))
         Parallel.forSlices(n, maxWorkers: maxWorkers(n)) { worker, r in
-            let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: fo * fi)
-            let db = Workspace.shared.buffer(worker: worker, slot: 3, count: fo)
-            // dW [OUT × IN] = dYᵀ [OUT × rows] · X [rows × IN]
-            bs_sgemm(1, 0, Int32(fo), Int32(fi), Int32(r.count), 1, dy.data + r.lowerBound * fo, Int32(fo),
-                     x.data + r.lowerBound * fi, Int32(fi), 0, dw, Int32(fi))
-            db.update(repeating: 0, count: fo)
-            for i in r { let row = dy.data + i * fo; for o in 0..<fo { db[o] += row[o] } }
+            if parameterGradients {
+                let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: fo * fi)
+                let db = Workspace.shared.buffer(worker: worker, slot: 3, count: fo)
+                // dW [OUT × IN] = dYᵀ [OUT × rows] · X [rows × IN]
+                bs_sgemm(1, 0, Int32(fo), Int32(fi), Int32(r.count), 1, dy.data + r.lowerBound * fo, Int32(fo),
+                         x.data + r.lowerBound * fi, Int32(fi), 0, dw, Int32(fi))
+                db.update(repeating: 0, count: fo)
+                for i in r { let row = dy.data + i * fo; for o in 0..<fo { db[o] += row[o] } }
+            }
             if needDX {
                 // dX [rows × IN] = dY [rows × OUT] · W [OUT × IN]
                 bs_sgemm(0, 0, Int32(r.count), Int32(fi), Int32(fo), 1, dy.data + r.lowerBound * fo, Int32(fo), w.data, Int32(fi), 0,
                          dx.data + r.lowerBound * fi, Int32(fi))
             }
         }
+        guard parameterGradients else { return [needDX ? dx : nil] }
         let wg = weight.grad.data
         for worker in 0..<workers {
             let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: fo * fi)

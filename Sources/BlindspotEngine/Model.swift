@@ -126,15 +126,17 @@ public final class Model: @unchecked Sendable {
     public func activation(of name: String) -> Tensor? { index[name].flatMap { outputs[$0] } }
 
     /// Back-propagates dLoss/dOutput through the last forward pass: accumulates every parameter's
-    /// gradient and, when `inputGradient` is true, returns dLoss/dInput (for Neural Cleanse).
+    /// gradient (unless `parameterGradients` is false) and, when `inputGradient` is true, returns
+    /// dLoss/dInput (for Neural Cleanse, which needs nothing else).
     @discardableResult
-    public func backward(_ gradOutput: Tensor, inputGradient: Bool = false) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, inputGradient: Bool = false, parameterGradients: Bool = true) -> Tensor? {
         let count = nodes.count
-        // Which node outputs need a gradient: everything downstream of a parameter or of the input.
+        // Which node outputs need a gradient: everything downstream of a parameter (when their
+        // gradients are wanted) or of the input.
         var needs = Array(repeating: false, count: count)
         needs[0] = inputGradient
         for i in 1..<count {
-            needs[i] = !nodes[i].layer.parameters.isEmpty || nodes[i].inputs.contains { needs[$0] }
+            needs[i] = (parameterGradients && !nodes[i].layer.parameters.isEmpty) || nodes[i].inputs.contains { needs[$0] }
         }
         var grads = [Tensor?](repeating: nil, count: count)
         var received = Array(repeating: 0, count: count)
@@ -144,7 +146,7 @@ public final class Model: @unchecked Sendable {
             let n = nodes[i]
             let ins = n.inputs.map { outputs[$0]! }
             let t0 = profile == nil ? 0 : monotonicSeconds()
-            let inGrads = n.layer.backward(g, inputs: ins, needInputGrad: n.inputs.map { needs[$0] })
+            let inGrads = n.layer.backward(g, inputs: ins, needInputGrad: n.inputs.map { needs[$0] }, parameterGradients: parameterGradients)
             if profile != nil { profile!.backward[i] += monotonicSeconds() - t0 }
             for (k, j) in n.inputs.enumerated() {
                 guard needs[j], let gj = inGrads[k] else { continue }

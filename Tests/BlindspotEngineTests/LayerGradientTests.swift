@@ -143,3 +143,28 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual((0..<4).map { ce.probabilities[$0] }.reduce(0, +), 1, accuracy: 1e-6)
     }
 }
+
+/// Neural Cleanse asks for dLoss/dInput alone: skipping the parameter gradients must leave the
+/// input gradient bit-identical and every parameter gradient untouched.
+final class InputGradientOnlyTests: XCTestCase {
+    func testInputGradientWithoutParameterGradientsIsIdentical() throws {
+        for arch in [Architecture.cnn6, .resnet20] {
+            let m = try arch.build(classes: 10, seed: 3)
+            var rng = SeededRNG(seed: 4)
+            let x = Tensor(shape: [5, 3, 32, 32])
+            for i in 0..<x.count { x[i] = rng.normal() }
+            let dy = Tensor(shape: [5, 10])
+            for i in 0..<dy.count { dy[i] = rng.normal() }
+            m.zeroGradients()
+            m.forward(x, mode: .inference)
+            let full = m.backward(dy, inputGradient: true)!.toArray()
+            let paramGrads = m.parameters.map { $0.grad.toArray() }
+            XCTAssertTrue(paramGrads.contains { $0.contains { $0 != 0 } }, "\(arch): the full pass computes parameter gradients")
+            m.zeroGradients()
+            m.forward(x, mode: .inference)
+            let only = m.backward(dy, inputGradient: true, parameterGradients: false)!.toArray()
+            XCTAssertEqual(only.map(\.bitPattern), full.map(\.bitPattern), "\(arch): input gradient")
+            XCTAssertTrue(m.parameters.allSatisfy { $0.grad.toArray().allSatisfy { $0 == 0 } }, "\(arch): parameter gradients untouched")
+        }
+    }
+}
