@@ -1,5 +1,6 @@
 import BlindspotCore
 import BlindspotEngine
+import _BlindspotKernels
 
 /// Activation fake-quantization: x ↦ (clamp(round(x/s) + z, qmin, qmax) − z)·s, per tensor.
 /// Backward is the straight-through estimator (Bengio et al. 2013; Jacob et al. 2018 §3):
@@ -70,8 +71,8 @@ public final class FakeQuantize: Layer, @unchecked Sendable {
         let y = output
         let per = x.sampleSize
         Parallel.forSlices(x.batch) { _, r in
-            let xp = x.data, yp = y.data
-            for i in (r.lowerBound * per)..<(r.upperBound * per) { yp[i] = p.fakeQuantize(xp[i]) }
+            // p.fakeQuantize(x) elementwise, vectorised in C.
+            bs_q_fake_quantize(x.data + r.lowerBound * per, r.count * per, p.scale, p.zeroPoint, p.qmin, p.qmax, y.data + r.lowerBound * per)
         }
         return output
     }
@@ -81,7 +82,7 @@ public final class FakeQuantize: Layer, @unchecked Sendable {
         guard let p = lastParams, !observing else { return [gradOutput] }
         let x = inputs[0], window = p.clipRange
         gradInput.resize(x.shape)
-        for i in 0..<x.count { gradInput[i] = window.contains(x[i]) ? gradOutput[i] : 0 }
+        bs_q_straight_through(x.data, gradOutput.data, x.count, window.lowerBound, window.upperBound, gradInput.data)
         return [gradInput]
     }
 }

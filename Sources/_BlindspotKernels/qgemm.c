@@ -215,6 +215,20 @@ void bs_q_quantize(const float *x, long n, float scale, int zero_point, int qmin
     }
 }
 
+void bs_q_fake_quantize(const float *x, long n, float scale, int zero_point, int qmin, int qmax, float *out) {
+    const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
+    for (long i = 0; i < n; i++) {
+        float q = nearbyintf(x[i] / scale) + zp;
+        q = q < lo ? lo : q;
+        q = q > hi ? hi : q;
+        out[i] = (q - zp) * scale;   // q − zp is a small integer: exact, as Float(Int32(q) − zp)
+    }
+}
+
+void bs_q_straight_through(const float *x, const float *dy, long n, float lo, float hi, float *dx) {
+    for (long i = 0; i < n; i++) dx[i] = (lo <= x[i] && x[i] <= hi) ? dy[i] : 0.f;
+}
+
 void bs_q_dequantize(const uint8_t *q, long n, float scale, int zero_point, float *out) {
     for (long i = 0; i < n; i++) out[i] = (float)((int32_t)q[i] - zero_point) * scale;
 }

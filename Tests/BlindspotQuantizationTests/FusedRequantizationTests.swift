@@ -1,4 +1,5 @@
 import BlindspotCore
+import BlindspotEngine
 import BlindspotQuantization
 import XCTest
 import _BlindspotKernels
@@ -60,5 +61,21 @@ final class FusedRequantizationTests: XCTestCase {
         }
         XCTAssertLessThan(Double(clamped), 0.2 * Double(total), "most codes are rounded, not clamped")
         XCTAssertGreaterThan(clamped, 0, "some codes are clamped")
+    }
+}
+
+/// FakeQuantize's vectorised forward equals QuantMath's scalar definition bit for bit, ties
+/// (exact half steps, which round to even) and values beyond both clamps included.
+final class FakeQuantizeLayerTests: XCTestCase {
+    func testLayerForwardEqualsTheScalarDefinition() throws {
+        let p = QuantMath.Affine(scale: 0.25, zeroPoint: 37)
+        var values: [Float] = (-200...200).map { Float($0) * 0.125 }       // every half step of 0.25: ties
+        var rng = SeededRNG(seed: 5)
+        values += (0..<999).map { _ in rng.normal() * 30 }
+        let layer = FakeQuantize(dynamic: false)
+        layer.params = p
+        let y = layer.forward([Tensor(shape: [1, values.count], values: values)], mode: .inference).toArray()
+        XCTAssertEqual(y.map(\.bitPattern), values.map { p.fakeQuantize($0).bitPattern })
+        XCTAssertEqual(layer.forward([Tensor(shape: [1, 2], values: [0.125, 0.375])], mode: .inference).toArray(), [0, 0.5], "ties to even: 0.5 → 0, 1.5 → 2 steps")
     }
 }

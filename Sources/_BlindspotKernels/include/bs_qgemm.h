@@ -49,6 +49,10 @@ int bs_qgemm_fused_impl(int impl, int m, int n, int k, const uint8_t *a, long ld
 void bs_q_quantize_chw(const float *x, int c, int h, int w, float scale, int zero_point, int qmin, int qmax, uint8_t *out);
 /// The same elementwise (any layout).
 void bs_q_quantize(const float *x, long n, float scale, int zero_point, int qmin, int qmax, uint8_t *out);
+/// FakeQuantize's forward: out = (clamp(round(x / scale) + zp, qmin, qmax) − zp) · scale.
+void bs_q_fake_quantize(const float *x, long n, float scale, int zero_point, int qmin, int qmax, float *out);
+/// FakeQuantize's backward (straight-through): dx = lo ≤ x ≤ hi ? dy : 0.
+void bs_q_straight_through(const float *x, const float *dy, long n, float lo, float hi, float *dx);
 /// out = float(q − zp) · scale, FakeQuantize's output value.
 void bs_q_dequantize(const uint8_t *q, long n, float scale, int zero_point, float *out);
 /// out[i] = table[q[i]] (requantization from one grid to another, tabulated per code).
