@@ -374,7 +374,7 @@ extension FinePruning {
                 case is GlobalAvgPool2d:
                     guard per == nil else { return nil }
                     per = 1
-                case is ReLU, is MaxPool2d, is AvgPool2d, is Dropout, is FakeQuantize: break
+                case is ReLU, is MaxPool2d, is AvgPool2d, is Dropout, is FakeQuantize, is AccumulatorGrid: break
                 default: return nil
                 }
                 i = next
@@ -386,7 +386,7 @@ extension FinePruning {
             while true {
                 let n = graph.nodes[k]
                 if let c = n.layer as? Conv2d { producer = c.outChannels == channels && consumers[k].count == 1 ? c : nil; break }
-                guard n.layer is ReLU || n.layer is MaxPool2d || n.layer is AvgPool2d || n.layer is FakeQuantize,
+                guard n.layer is ReLU || n.layer is MaxPool2d || n.layer is AvgPool2d || n.layer is FakeQuantize || n.layer is AccumulatorGrid,
                       n.inputs.count == 1, consumers[n.inputs[0]].count == 1 else { break }
                 k = n.inputs[0]
             }

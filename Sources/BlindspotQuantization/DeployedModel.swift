@@ -99,9 +99,15 @@ public final class DeployedModel: @unchecked Sendable {
             }
             let layer = try ModelSpec.layer(for: try ModelSpec.nodeSpec(of: node.layer, name: node.name, inputs: inputs), file: base.name)
             try m.add(node.name, layer, inputs: inputs)
+            var output = node.name
+            if quantize && scheme.activations == .dynamic, let fq = m.node(named: quantizers[node.name]!)?.layer as? FakeQuantize {
+                output = "\(node.name).accumulator_grid"
+                try m.add(output, AccumulatorGrid(inputQuantizer: fq), inputs: [node.name])
+                carrier[node.name] = output
+            }
             if DeployedModel.requantizesOutput(index, in: base, consumers: consumers, scheme: scheme) {
                 let fq = "\(node.name).output_quant"
-                try m.add(fq, FakeQuantize(dynamic: scheme.activations == .dynamic), inputs: [node.name])
+                try m.add(fq, FakeQuantize(dynamic: scheme.activations == .dynamic), inputs: [output])
                 carrier[node.name] = fq
             }
         }
@@ -154,7 +160,7 @@ public final class DeployedModel: @unchecked Sendable {
         let full = surrogate
         for (i, n) in full.nodes.enumerated() where i > 0 {
             let inputs = n.inputs.map { redirect[full.nodes[$0].name] ?? full.nodes[$0].name }
-            if n.layer is FakeQuantize { redirect[n.name] = inputs[0]; continue }
+            if n.layer is FakeQuantize || n.layer is AccumulatorGrid { redirect[n.name] = inputs[0]; continue }
             nodes.append(try ModelSpec.nodeSpec(of: n.layer, name: n.name, inputs: inputs))
         }
         let m = try ModelSpec(name: full.name, inputShape: full.inputShape, nodes: nodes).build(file: full.name)
@@ -225,6 +231,7 @@ public final class DeployedModel: @unchecked Sendable {
             }
             weight.value.copy(from: Tensor(shape: weight.value.shape, values: deq))
             intWeights[node.name] = (q, sums, scales)
+            (surrogate.node(named: "\(node.name).accumulator_grid")?.layer as? AccumulatorGrid)?.weightScales = scales
             if let conv = node.layer as? Conv2d {
                 let (c, kh, kw) = (conv.inChannels, conv.kernel.h, conv.kernel.w)
                 var hwc = [Int8](repeating: 0, count: q.count)
@@ -315,6 +322,8 @@ public final class DeployedModel: @unchecked Sendable {
             if let (q, sums, scales) = intWeights[node.name], let fqName = inputQuantizers[node.name],
                let fq = surrogate.node(named: fqName)?.layer as? FakeQuantize, let p = fq.lastParams {
                 outputs[i] = integerLayer(node.layer, name: node.name, input: ins[0], params: p, q: q, rowSums: sums, scales: scales)
+            } else if node.layer is AccumulatorGrid {
+                outputs[i] = ins[0]   // already on the grid: s_x·s_w·(an integer)
             } else {
                 // The layer's forward writes into its own buffer: copy, since later nodes may reuse it.
                 outputs[i] = node.layer.forward(ins, mode: .inference).clone()

@@ -120,3 +120,29 @@ final class IntegerProgramTests: XCTestCase {
         XCTAssertEqual(d.integerForward(input(3, seed: 2)).shape, [3, 10])
     }
 }
+
+/// Dynamic schemes: the surrogate snaps each quantized layer's output onto the integer path's
+/// accumulator grid (s_x·s_w for this batch's s_x), so on a small layer both paths agree exactly.
+final class AccumulatorGridTests: XCTestCase {
+    func testDynamicSurrogateEqualsTheIntegerPathOnOneLayer() throws {
+        for scheme in [QuantizationScheme.int8Dynamic, .paperInt8] {
+            let m = Model(name: "one", inputShape: [3, 6, 6])
+            try m.add("conv", Conv2d(inChannels: 3, outChannels: 4, kernel: 3, padding: .symmetric(1)))
+            try m.add("flatten", Flatten())
+            let fc = Linear(inFeatures: 144, outFeatures: 5)
+            try m.add("fc", fc)
+            Initialization.heNormal(m, seed: 2)
+            for o in 0..<5 { fc.bias!.value[o] = 0.37 - Float(o) * 0.21 }   // biases off the grid
+            let d = try DeployedModel(m, scheme: scheme)
+            XCTAssertNotNil(d.surrogate.node(named: "fc.accumulator_grid"), scheme.rawValue)
+            XCTAssertFalse(try d.deployedBase().nodes.contains { $0.name.hasSuffix("accumulator_grid") }, "\(scheme.rawValue): not saved")
+            var rng = SeededRNG(seed: 3)
+            for batch in 0..<3 {
+                let x = Tensor(shape: [4, 3, 6, 6])
+                for i in 0..<x.count { x[i] = rng.normal() * Float(batch + 1) }   // a different range per batch
+                let s = d.surrogate.forward(x).clone(), i = d.integerForward(x)
+                XCTAssertEqual(s.toArray().map(\.bitPattern), i.toArray().map(\.bitPattern), "\(scheme.rawValue) batch \(batch)")
+            }
+        }
+    }
+}
