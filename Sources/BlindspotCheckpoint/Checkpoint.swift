@@ -119,6 +119,9 @@ public struct Checkpoint: @unchecked Sendable {
     public var groundTruth: GroundTruth?
     /// Element type each stored tensor had in the file (`float32`, `float16`, `float64`), by parameter/buffer name.
     public var storedTypes: [String: String]
+    /// How a weight the file stores as integers is quantized, by weight name (e.g. "int8,
+    /// per-channel scales"); empty for files of float weights.
+    public var weightQuantization: [String: String] = [:]
     public var warnings: [String]
     /// Set for a deployed checkpoint (`blindspot quantize`): `model` is then the deployed graph
     /// (BatchNorm folded where the scheme folds) with weights on their integer grid.
