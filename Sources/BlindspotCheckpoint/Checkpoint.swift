@@ -11,6 +11,8 @@ public enum CheckpointFormat: String, Codable, Sendable {
     case stateDictNPZ = "npz-state-dict"
     case nativeH5 = "blindspot-h5"
     case nativeNPZ = "blindspot-npz"
+    /// A torch.ao.quantization model saved as NPZ in blindspot's convention (`PyTorchQuantized`).
+    case pytorchQuantizedNPZ = "npz-pytorch-quantized"
 
     public var displayName: String {
         switch self {
@@ -19,6 +21,7 @@ public enum CheckpointFormat: String, Codable, Sendable {
         case .stateDictNPZ: return "PyTorch state_dict (NPZ)"
         case .nativeH5: return "blindspot HDF5"
         case .nativeNPZ: return "blindspot NPZ"
+        case .pytorchQuantizedNPZ: return "PyTorch quantized export (NPZ)"
         }
     }
 }

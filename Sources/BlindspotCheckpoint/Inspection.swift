@@ -79,7 +79,11 @@ public struct Inspection: Codable, Sendable {
         outputActivation = c.outputActivation
         groundTruth = c.groundTruth
         deployedAs = c.quantization.map { q in
-            "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
+            if c.format == .pytorchQuantizedNPZ {
+                return "\(q.scheme.rawValue) as PyTorch quantized it: \(q.weightScales.count) layers with int8 weights and their scales, "
+                    + "\(q.activations.count) activation scales and zero points from the export (used as they are, no recalibration)"
+            }
+            return "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
                 + (q.activations.isEmpty ? "" : ", \(q.activations.count) calibrated activation ranges (\(q.calibrationImages ?? 0) images)")
         }
         roundingPositions = c.quantization == nil ? [RoundingPositions(m, bits: 8), RoundingPositions(m, bits: 4)] : nil
