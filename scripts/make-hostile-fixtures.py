@@ -136,6 +136,24 @@ def deployed_npz(scheme="int8", q=None, scales=(0.05, 0.025), scale_member="fc.w
     return zip_archive(members)
 
 
+def pytorch_npz(drop=(), replace=None):
+    """A PyTorch quantized export in blindspot's convention (one linear module `fc`, 2x16), as
+    scripts/make-pytorch-quantized-fixtures.py's export_quantized writes it; `drop` removes members,
+    `replace` swaps some for other .npy images."""
+    members = {
+        "fc.weight": npy("|i1", (2, 16), struct.pack("<32b", *[(i * 5) % 15 - 7 for i in range(32)])),
+        "fc.weight.scales": npy("<f4", (2,), f32([0.05, 0.025])),
+        "fc.weight.zero_points": npy("<i8", (2,), struct.pack("<2q", 0, 0)),
+        "fc.bias": npy("<f4", (2,), f32([0.5, -0.5])),
+        "fc.input_scale": npy("<f4", (), f32([0.02])),
+        "fc.input_zero_point": npy("<i8", (), struct.pack("<q", 3)),
+        "fc.scale": npy("<f4", (), f32([0.1])),
+        "fc.zero_point": npy("<i8", (), struct.pack("<q", 64)),
+    }
+    members.update(replace or {})
+    return zip_archive([(k + ".npy", v) for k, v in members.items() if k not in drop])
+
+
 def deep_json(depth):
     return b"[" * depth + b"]" * depth
 
@@ -157,6 +175,7 @@ def main():
     keras(keras_members, keras_config)
     npz_files()
     native_files()
+    pytorch_files()
     misc()
 
     os.makedirs(os.path.join(OUT, "directory.h5"))
@@ -520,6 +539,26 @@ def native_files():
     names = {"classNames": ["only one"]}
     emit("native-class-names.npz", native_npz(header_extra=names), 65, "class names",
          "1 class name for a 2-class model")
+
+
+# MARK: PyTorch quantized exports (issue 4)
+
+def pytorch_files():
+    control = os.path.join(ROOT, "Tests", "BlindspotTrainingTests", "Fixtures", "pytorch-quantized", "cnn6-narrow.int8.npz")
+    manifest.append({"file": os.path.relpath(control, OUT), "exit": 0, "message": "",
+                     "why": "control: a PyTorch quantized export in blindspot's convention (made by scripts/make-pytorch-quantized-fixtures.py)"})
+    emit("pytorch-q-no-scales.npz", pytorch_npz(drop=("fc.weight.scales",)), 65, "int8 weight 'fc.weight' has no scales",
+         "an int8 weight without its scales")
+    emit("pytorch-q-zero-points.npz", pytorch_npz(replace={"fc.weight.zero_points": npy("<i8", (2,), struct.pack("<2q", 0, 3))}), 65,
+         "weight zero points of 'fc' are not 0", "asymmetric int8 weights (zero point 3)")
+    emit("pytorch-q-scale-count.npz", pytorch_npz(replace={"fc.weight.scales": npy("<f4", (3,), f32([0.05, 0.025, 0.1]))}), 65,
+         "expected 2 float values", "3 per-channel scales for 2 output channels")
+    emit("pytorch-q-scale-inf.npz", pytorch_npz(replace={"fc.weight.scales": npy("<f4", (2,), f32([0.05, float("inf")]))}), 65,
+         "not all finite and > 0", "an infinite weight scale")
+    emit("pytorch-q-no-input-scale.npz", pytorch_npz(drop=("fc.input_scale",)), 65, "lacks 'fc.input_scale'",
+         "a quantized module without the quantization of its input")
+    emit("pytorch-q-input-zero-point.npz", pytorch_npz(replace={"fc.input_zero_point": npy("<i8", (), struct.pack("<q", -5))}), 65,
+         "must be one integer in 0…255", "an input zero point outside quint8 (qint8 activations)")
 
 
 # MARK: not checkpoints at all
