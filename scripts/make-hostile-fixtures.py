@@ -113,6 +113,47 @@ def native_npz(nodes=None, weight=None, header_extra=None, header_text=None):
                         ("fc.bias.npy", npy("<f4", (2,), f32([0.5, -0.5])))])
 
 
+def deployed_npz(scheme="int8", q=None, scales=(0.05, 0.025), scale_member="fc.weight_scale", declared=True):
+    """A deployed blindspot NPZ (header version 2) of the same model: `fc.weight` stored as int8 codes
+    with its per-output-channel float32 scales in `fc.weight_scale`, as `blindspot quantize` writes it."""
+    codes = q if q is not None else [(i * 5) % 15 - 7 for i in range(32)]
+    record = {"scheme": scheme, "weightScales": {}, "activations": {}}
+    extra = {"version": 2, "quantization": record}
+    if declared:
+        extra["integerWeights"] = {"fc.weight": "fc.weight_scale"}
+    header = {"format": "blindspot-checkpoint", "metadata": {},
+              "model": {"format": "blindspot-model", "version": 1, "name": "tiny", "inputShape": [1, 4, 4],
+                        "nodes": [{"name": "flatten", "op": "flatten", "inputs": ["input"], "attributes": {}},
+                                  {"name": "fc", "op": "linear", "inputs": ["flatten"],
+                                   "attributes": {"inFeatures": 16, "outFeatures": 2, "bias": True}}]}}
+    header.update(extra)
+    text = json.dumps(header, sort_keys=True).encode()
+    members = [("__blindspot__.npy", npy("|u1", (len(text),), text)),
+               ("fc.weight.npy", npy("|i1", (2, 16), struct.pack("<32b", *codes)))]
+    if scale_member is not None:
+        members.append((scale_member + ".npy", npy("<f4", (len(scales),), f32(list(scales)))))
+    members.append(("fc.bias.npy", npy("<f4", (2,), f32([0.5, -0.5]))))
+    return zip_archive(members)
+
+
+def pytorch_npz(drop=(), replace=None):
+    """A PyTorch quantized export in blindspot's convention (one linear module `fc`, 2x16), as
+    scripts/make-pytorch-quantized-fixtures.py's export_quantized writes it; `drop` removes members,
+    `replace` swaps some for other .npy images."""
+    members = {
+        "fc.weight": npy("|i1", (2, 16), struct.pack("<32b", *[(i * 5) % 15 - 7 for i in range(32)])),
+        "fc.weight.scales": npy("<f4", (2,), f32([0.05, 0.025])),
+        "fc.weight.zero_points": npy("<i8", (2,), struct.pack("<2q", 0, 0)),
+        "fc.bias": npy("<f4", (2,), f32([0.5, -0.5])),
+        "fc.input_scale": npy("<f4", (), f32([0.02])),
+        "fc.input_zero_point": npy("<i8", (), struct.pack("<q", 3)),
+        "fc.scale": npy("<f4", (), f32([0.1])),
+        "fc.zero_point": npy("<i8", (), struct.pack("<q", 64)),
+    }
+    members.update(replace or {})
+    return zip_archive([(k + ".npy", v) for k, v in members.items() if k not in drop])
+
+
 def deep_json(depth):
     return b"[" * depth + b"]" * depth
 
@@ -134,6 +175,7 @@ def main():
     keras(keras_members, keras_config)
     npz_files()
     native_files()
+    pytorch_files()
     misc()
 
     os.makedirs(os.path.join(OUT, "directory.h5"))
@@ -479,9 +521,44 @@ def native_files():
     pre0 = {"preprocessing": {"mean": [0.5], "std": [0], "channelOrder": "rgb", "source": "file", "description": "x"}}
     emit("native-preprocessing-zero-std.npz", native_npz(header_extra=pre0), 65, "a std is 0",
          "preprocessing that divides by a standard deviation of 0")
+    # Deployed checkpoints with int8 weights (issue 4): the weight's scales are its own tensor.
+    emit("control-native-int8.npz", deployed_npz(), 0, "", "control: the unmodified source of the native-int8-* files")
+    emit("native-int8-no-scale.npz", deployed_npz(scale_member=None), 65, "has no scale tensor 'fc.weight_scale'",
+         "an int8 weight whose scale tensor is missing")
+    emit("native-int8-scale-length.npz", deployed_npz(scales=(0.05, 0.025, 0.1)), 65, "needs [2]",
+         "3 scales for a weight with 2 output channels")
+    emit("native-int8-scale-zero.npz", deployed_npz(scales=(0.05, 0.0)), 65, "not finite and > 0", "a scale of 0")
+    emit("native-int8-scale-nan.npz", deployed_npz(scales=(float("nan"), 0.025)), 65, "not finite and > 0", "a NaN scale")
+    emit("native-int8-scale-negative.npz", deployed_npz(scales=(0.05, -0.025)), 65, "not finite and > 0", "a negative scale")
+    emit("native-int4-out-of-range.npz", deployed_npz(scheme="int4", q=[9] + [1] * 31), 65, "holds 9, outside -8…7 for 4-bit weights",
+         "an int4-scheme weight with the code 9")
+    emit("native-int8-undeclared.npz", deployed_npz(declared=False), 65, "stored as int8 but the header gives no scales",
+         "an int8 weight the header does not list as integer (its scales unknown)")
+    emit("native-int8-paper-int4.npz", deployed_npz(scheme="paper-int4"), 65, "not deployed at an integer-weight scheme",
+         "int8 weights in a paper-int4 file, whose weights are not integers × scale")
     names = {"classNames": ["only one"]}
     emit("native-class-names.npz", native_npz(header_extra=names), 65, "class names",
          "1 class name for a 2-class model")
+
+
+# MARK: PyTorch quantized exports (issue 4)
+
+def pytorch_files():
+    control = os.path.join(ROOT, "Tests", "BlindspotTrainingTests", "Fixtures", "pytorch-quantized", "cnn6-narrow.int8.npz")
+    manifest.append({"file": os.path.relpath(control, OUT), "exit": 0, "message": "",
+                     "why": "control: a PyTorch quantized export in blindspot's convention (made by scripts/make-pytorch-quantized-fixtures.py)"})
+    emit("pytorch-q-no-scales.npz", pytorch_npz(drop=("fc.weight.scales",)), 65, "int8 weight 'fc.weight' has no scales",
+         "an int8 weight without its scales")
+    emit("pytorch-q-zero-points.npz", pytorch_npz(replace={"fc.weight.zero_points": npy("<i8", (2,), struct.pack("<2q", 0, 3))}), 65,
+         "weight zero points of 'fc' are not 0", "asymmetric int8 weights (zero point 3)")
+    emit("pytorch-q-scale-count.npz", pytorch_npz(replace={"fc.weight.scales": npy("<f4", (3,), f32([0.05, 0.025, 0.1]))}), 65,
+         "expected 2 float values", "3 per-channel scales for 2 output channels")
+    emit("pytorch-q-scale-inf.npz", pytorch_npz(replace={"fc.weight.scales": npy("<f4", (2,), f32([0.05, float("inf")]))}), 65,
+         "not all finite and > 0", "an infinite weight scale")
+    emit("pytorch-q-no-input-scale.npz", pytorch_npz(drop=("fc.input_scale",)), 65, "lacks 'fc.input_scale'",
+         "a quantized module without the quantization of its input")
+    emit("pytorch-q-input-zero-point.npz", pytorch_npz(replace={"fc.input_zero_point": npy("<i8", (), struct.pack("<q", -5))}), 65,
+         "must be one integer in 0…255", "an input zero point outside quint8 (qint8 activations)")
 
 
 # MARK: not checkpoints at all

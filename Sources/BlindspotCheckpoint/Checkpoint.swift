@@ -11,6 +11,8 @@ public enum CheckpointFormat: String, Codable, Sendable {
     case stateDictNPZ = "npz-state-dict"
     case nativeH5 = "blindspot-h5"
     case nativeNPZ = "blindspot-npz"
+    /// A torch.ao.quantization model saved as NPZ in blindspot's convention (`PyTorchQuantized`).
+    case pytorchQuantizedNPZ = "npz-pytorch-quantized"
 
     public var displayName: String {
         switch self {
@@ -19,6 +21,7 @@ public enum CheckpointFormat: String, Codable, Sendable {
         case .stateDictNPZ: return "PyTorch state_dict (NPZ)"
         case .nativeH5: return "blindspot HDF5"
         case .nativeNPZ: return "blindspot NPZ"
+        case .pytorchQuantizedNPZ: return "PyTorch quantized export (NPZ)"
         }
     }
 }
@@ -119,6 +122,9 @@ public struct Checkpoint: @unchecked Sendable {
     public var groundTruth: GroundTruth?
     /// Element type each stored tensor had in the file (`float32`, `float16`, `float64`), by parameter/buffer name.
     public var storedTypes: [String: String]
+    /// How a weight the file stores as integers is quantized, by weight name (e.g. "int8,
+    /// per-channel scales"); empty for files of float weights.
+    public var weightQuantization: [String: String] = [:]
     public var warnings: [String]
     /// Set for a deployed checkpoint (`blindspot quantize`): `model` is then the deployed graph
     /// (BatchNorm folded where the scheme folds) with weights on their integer grid.

@@ -53,6 +53,9 @@ public enum CheckpointLoader {
             }
             let members = try NPZ.read(path: path)
             if let native = try NativeFormat.readNPZ(members, path: path) { return native }
+            if PyTorchQuantized.isExport(members) {
+                return try PyTorchQuantized.checkpoint(members, path: path, architecture: architecture, inputShape: inputShape)
+            }
             return try stateDict(members, path: path, architecture: architecture, inputShape: inputShape)
         }
         if head[0] == 0x80 { throw pickled(path) }
@@ -73,33 +76,9 @@ public enum CheckpointLoader {
     }
 
     static func stateDict(_ members: [(name: String, array: NPYArray)], path: String, architecture: ArchitectureChoice, inputShape: [Int]?) throws -> Checkpoint {
-        guard !members.isEmpty else { throw BlindspotError.badInput(file: path, problem: "NPZ holds no arrays") }
-        // Shapes feed the architecture arithmetic below; an empty tensor (0 bytes) may declare any
-        // other dimension, e.g. (2⁶¹, 3, 0), so the dimensions are bounded before any of it.
-        for (name, a) in members where a.shape.contains(where: { $0 > maxStateDictDimension }) {
-            throw BlindspotError.badInput(file: path, problem: "tensor '\(ZipFileIO.display(name))' has shape \(a.shape): a dimension above \(maxStateDictDimension) (corrupt or hostile file)")
-        }
+        try checkDimensions(members, path: path)
         let byName = Dictionary(members.map { ($0.name, $0.array) }, uniquingKeysWith: { a, _ in a })
-        let model: Model
-        var names: [String: String]
-        let source: String
-        switch architecture {
-        case .recognise:
-            let r = try StateDictModel.recognise(byName.mapValues(\.shape), file: path, inputShape: inputShape)
-            model = try r.spec.build(file: path)
-            names = r.names
-            source = "recognised family: \(r.family)"
-        case .builtin(let a):
-            let classes = try classCount(byName, path: path)
-            model = try a.build(classes: classes, seed: 0, inputShape: inputShape ?? [3, 32, 32])
-            names = try positionalNames(model, byName, path: path)
-            source = "--arch \(a.rawValue)"
-        case .specFile(let spec):
-            let data = Data(try BoundedFile.read(spec, maxBytes: InputLimits.maxJSONBytes, expected: "a model spec .json file"))
-            model = try modelSpec(data, file: spec).build(file: spec)
-            names = try positionalNames(model, byName, path: path)
-            source = "--arch \(spec)"
-        }
+        let (model, names, source) = try resolveArchitecture(byName, path: path, architecture: architecture, inputShape: inputShape)
         var stored: [String: String] = [:]
         var used = Set<String>()
         for (name, t) in model.stateDict {
@@ -113,6 +92,36 @@ public enum CheckpointLoader {
         let unused = byName.keys.filter { !used.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
         let warnings = unused.isEmpty ? [] : ["\(unused.count) tensors in the file are not used by the model: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", …" : "")"]
         return Checkpoint(path: path, model: model, format: .stateDictNPZ, architectureSource: source, storedTypes: stored, warnings: warnings)
+    }
+
+    /// Refuses an empty NPZ and absurd dimensions. Shapes feed the architecture arithmetic; an
+    /// empty tensor (0 bytes) may declare any other dimension, e.g. (2⁶¹, 3, 0), so the dimensions
+    /// are bounded before any of it.
+    static func checkDimensions(_ members: [(name: String, array: NPYArray)], path: String) throws {
+        guard !members.isEmpty else { throw BlindspotError.badInput(file: path, problem: "NPZ holds no arrays") }
+        for (name, a) in members where a.shape.contains(where: { $0 > maxStateDictDimension }) {
+            throw BlindspotError.badInput(file: path, problem: "tensor '\(ZipFileIO.display(name))' has shape \(a.shape): a dimension above \(maxStateDictDimension) (corrupt or hostile file)")
+        }
+    }
+
+    /// The model a names-only file describes and our tensor name → file tensor name, decided as
+    /// `architecture` says. `prepare` turns a built-in or spec model into the graph the file holds
+    /// (BatchNorm folded, for a quantized export) before tensors are matched to it.
+    static func resolveArchitecture(_ byName: [String: NPYArray], path: String, architecture: ArchitectureChoice, inputShape: [Int]?,
+                                    prepare: (Model) throws -> Model = { $0 }) throws -> (model: Model, names: [String: String], source: String) {
+        switch architecture {
+        case .recognise:
+            let r = try StateDictModel.recognise(byName.mapValues(\.shape), file: path, inputShape: inputShape)
+            return (try prepare(try r.spec.build(file: path)), r.names, "recognised family: \(r.family)")
+        case .builtin(let a):
+            let classes = try classCount(byName, path: path)
+            let model = try prepare(try a.build(classes: classes, seed: 0, inputShape: inputShape ?? [3, 32, 32]))
+            return (model, try positionalNames(model, byName, path: path), "--arch \(a.rawValue)")
+        case .specFile(let spec):
+            let data = Data(try BoundedFile.read(spec, maxBytes: InputLimits.maxJSONBytes, expected: "a model spec .json file"))
+            let model = try prepare(try modelSpec(data, file: spec).build(file: spec))
+            return (model, try positionalNames(model, byName, path: path), "--arch \(spec)")
+        }
     }
 
     /// Largest dimension of a state_dict tensor: 2²⁴, the most input features a model spec's
@@ -156,13 +165,17 @@ public enum CheckpointLoader {
     }
 
     /// state_dict order: "features.10.weight" after "features.2.weight" (numbers compared as
-    /// numbers), and within a module weight, bias, running_mean, running_var as PyTorch lists them.
+    /// numbers), within a module weight, bias, running_mean, running_var as PyTorch lists them, and
+    /// `features.*` before `classifier.*`.
     static func naturalOrder(_ a: String, _ b: String) -> Bool {
         let rank = ["weight": 0, "bias": 1, "running_mean": 2, "running_var": 3]
+        // torchvision-style models run `features` before `classifier`.
+        let stage = ["features": 0, "classifier": 1]
         let pa = a.split(separator: "."), pb = b.split(separator: ".")
         for (x, y) in zip(pa, pb) where x != y {
             if let i = Int(x), let j = Int(y) { return i < j }
             if let i = rank[String(x)], let j = rank[String(y)] { return i < j }
+            if let i = stage[String(x)], let j = stage[String(y)] { return i < j }
             return x < y
         }
         return pa.count < pb.count

@@ -14,6 +14,8 @@ public struct Inspection: Codable, Sendable {
         public var macs: Int
         /// Element type in the file for this layer's weight (float32, float16, …).
         public var storedAs: String?
+        /// For a weight stored as integers: how (e.g. "int8, per-channel scales").
+        public var quantizedAs: String?
         /// Quantization grid the weight values lie on, if any.
         public var grid: String?
     }
@@ -45,19 +47,23 @@ public struct Inspection: Codable, Sendable {
             var macs = 0
             var grid: String? = nil
             var stored: String? = nil
+            var quantized: String? = nil
             if let conv = n.layer as? Conv2d {
                 macs = saturatingProduct(m.shapes[i] + [conv.inChannels, conv.kernel.h, conv.kernel.w])
                 grid = StorageAnalysis.grid(of: conv.weight.value).rawValue
                 stored = c.storedTypes[conv.weight.name]
+                quantized = c.weightQuantization[conv.weight.name]
             } else if let fc = n.layer as? Linear {
                 macs = saturatingProduct([fc.inFeatures, fc.outFeatures])
                 grid = StorageAnalysis.grid(of: fc.weight.value).rawValue
                 stored = c.storedTypes[fc.weight.name]
+                quantized = c.weightQuantization[fc.weight.name]
             } else if let bn = n.layer as? BatchNorm2d {
                 stored = c.storedTypes[bn.weight.name]
             }
             rows.append(LayerRow(name: n.name, op: n.layer.kind, inputs: n.inputs.map { m.nodes[$0].name }, outputShape: m.shapes[i],
-                                 parameters: n.layer.parameters.reduce(0) { $0 + $1.value.count }, macs: macs, storedAs: stored, grid: grid))
+                                 parameters: n.layer.parameters.reduce(0) { $0 + $1.value.count }, macs: macs, storedAs: stored,
+                                 quantizedAs: quantized, grid: grid))
         }
         file = c.path
         format = c.format.displayName
@@ -73,7 +79,11 @@ public struct Inspection: Codable, Sendable {
         outputActivation = c.outputActivation
         groundTruth = c.groundTruth
         deployedAs = c.quantization.map { q in
-            "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
+            if c.format == .pytorchQuantizedNPZ {
+                return "\(q.scheme.rawValue) as PyTorch quantized it: \(q.weightScales.count) layers with int8 weights and their scales, "
+                    + "\(q.activations.count) activation scales and zero points from the export (used as they are, no recalibration)"
+            }
+            return "\(q.scheme.rawValue): \(q.weightScales.count) layers with integer weights and per-channel scales"
                 + (q.activations.isEmpty ? "" : ", \(q.activations.count) calibrated activation ranges (\(q.calibrationImages ?? 0) images)")
         }
         roundingPositions = c.quantization == nil ? [RoundingPositions(m, bits: 8), RoundingPositions(m, bits: 4)] : nil

@@ -32,6 +32,7 @@ public enum IsolatedLoad {
         var format: CheckpointFormat?
         var architectureSource: String?
         var storedTypes: [String: String]?
+        var weightQuantization: [String: String]?
         var warnings: [String]?
         var error: BlindspotError?
     }
@@ -75,6 +76,8 @@ public enum IsolatedLoad {
         if let f = s.format { c.format = f }
         if let a = s.architectureSource { c.architectureSource = a }
         c.storedTypes = s.storedTypes ?? [:]
+        // The NPZ hand-over stores a deployed file's weights as int8 whatever the source held.
+        c.weightQuantization = s.weightQuantization ?? [:]
         c.warnings = s.warnings ?? []
         return c
     }
@@ -93,7 +96,8 @@ public enum IsolatedLoad {
             helper = nil
             let c = try CheckpointLoader.load(path)
             try NativeFormat.writeNPZ(c, to: out)
-            write(Sidecar(format: c.format, architectureSource: c.architectureSource, storedTypes: c.storedTypes, warnings: c.warnings))
+            write(Sidecar(format: c.format, architectureSource: c.architectureSource, storedTypes: c.storedTypes, weightQuantization: c.weightQuantization,
+                          warnings: c.warnings))
             return 0
         } catch let e as BlindspotError {
             write(Sidecar(error: e))

@@ -20,6 +20,9 @@ public enum QuantizationScheme: String, CaseIterable, Sendable, Codable {
 
     /// Bits of the weight integers.
     public var weightBits: Int { self == .int4 || self == .paperInt4 ? 4 : 8 }
+    /// Whether the deployed weights are integers × a per-channel scale (stored as int8 in deployed
+    /// checkpoints); `paper-int4` rounds onto a per-tensor min–max grid instead.
+    public var storesIntegerWeights: Bool { self != .paperInt4 }
     /// Whether BatchNorm is folded into the preceding convolution before quantizing.
     public var foldsBatchNorm: Bool { self == .int8 || self == .int8Dynamic || self == .int4 }
 

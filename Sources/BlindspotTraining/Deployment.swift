@@ -46,7 +46,12 @@ extension Deployment {
     /// reached us; anything else is an FP32 file, deployed as `int8` (the realistic default).
     /// `rounding`: the file's rounding positions when the caller has them already.
     public static func inferScheme(_ c: Checkpoint, rounding: [RoundingPositions]? = nil) -> (scheme: QuantizationScheme, reason: String) {
-        if let r = c.quantization { return (r.scheme, "the file is a deployed \(r.scheme.rawValue) checkpoint") }
+        if let r = c.quantization {
+            if c.format == .pytorchQuantizedNPZ {
+                return (r.scheme, "the file is a PyTorch quantized export: int8 weights with their scales and PyTorch's activation scales")
+            }
+            return (r.scheme, "the file is a deployed \(r.scheme.rawValue) checkpoint")
+        }
         var grids: [StorageAnalysis.Grid] = []
         for n in c.model.nodes {
             if let conv = n.layer as? Conv2d { grids.append(StorageAnalysis.grid(of: conv.weight.value)) }

@@ -41,7 +41,7 @@ struct Inspect: ParsableCommand {
         let w = max(12, r.layers.map(\.name.count).max() ?? 0)
         s += "\n" + pad("layer", w) + "  " + pad("op", 16) + pad("output", 14) + lpad("params", 10) + lpad("MACs/img", 12) + "  storage\n"
         for l in r.layers {
-            var storage = l.storedAs ?? ""
+            var storage = l.quantizedAs ?? l.storedAs ?? ""
             if let g = l.grid, g != "float" { storage += (storage.isEmpty ? "" : ", ") + g }
             s += pad(l.name, w) + "  " + pad(l.op, 16) + pad(l.outputShape.map(String.init).joined(separator: "×"), 14)
                 + lpad(l.parameters == 0 ? "" : String(l.parameters), 10) + lpad(l.macs == 0 ? "" : String(l.macs), 12) + "  " + storage + "\n"

@@ -10,9 +10,9 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the deployed checkpoint of a model: quantized as a scheme, calibrated on clean images.",
         discussion: """
-        The output (blindspot HDF5 or NPZ, by extension) holds the deployed graph, its weights on their
-        integer grid, the weight scales and the calibrated activation ranges; evaluate and inspect use
-        it without recalibrating.
+        The output (blindspot HDF5 or NPZ, by extension) holds the deployed graph, each quantized weight
+        as int8 with its per-channel scales (about 4× smaller than FP32; paper-int4 stays float32), and
+        the calibrated activation ranges; evaluate, audit and inspect use it without recalibrating.
         Examples:
           blindspot quantize model.h5 --deploy int8 --data synthetic --out model.int8.h5
           blindspot quantize resnet.npz --deploy int4 --data .data/cifar10 --out resnet.int4.npz
