@@ -127,6 +127,9 @@ public final class DeployedModel: @unchecked Sendable {
             calibrated = true
             calibrationImages = record.calibrationImages
             calibrationPercentile = record.calibrationPercentile
+            // Our own deployed files hold biases already on the grid (rounding is idempotent);
+            // imported ones (a PyTorch export) hold the float biases the integer path rounds.
+            roundBiasesToTheInt32Grid()
         }
         if let record {
             for i in layers.indices { layers[i].roundingError = record.roundingErrors?[layers[i].name] ?? layers[i].roundingError }

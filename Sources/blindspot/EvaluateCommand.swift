@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlindspotEngine
 import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
@@ -31,6 +32,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Clip calibrated ranges at this percentile (e.g. 99.99) instead of min–max.") var calibrationPercentile: Double?
     @Option(help: "Seed (synthetic data set, pattern triggers).") var seed: UInt64 = 1
     @OptionGroup var preprocessing: PreprocessingOptions
+    @OptionGroup var common: CommonOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
@@ -44,6 +46,8 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // No progress to silence (the work takes seconds); warnings still go to stderr.
+            if let t = common.threads { Parallel.workers = t }
             let trig = try trigger.map { try Trigger.parse($0, patternSeed: seed) }
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
             var c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),

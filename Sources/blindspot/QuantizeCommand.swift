@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlindspotEngine
 import BlindspotCheckpoint
 import BlindspotCore
 import BlindspotData
@@ -29,6 +30,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Seed (synthetic data set).") var seed: UInt64 = 1
     @Option(help: "Output file (.h5 or .npz).") var out: String
     @OptionGroup var preprocessing: PreprocessingOptions
+    @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if calibration < 1 { throw ValidationError("--calibration must be at least 1") }
@@ -38,6 +40,8 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // No progress to silence (the work takes seconds); warnings still go to stderr.
+            if let t = common.threads { Parallel.workers = t }
             let split = try DataSource.resolve(data, directory: dataDir, seed: seed)
             var c = try CheckpointLoader.load(model, architecture: try ArchitectureChoice.parse(arch),
                                               inputShape: [split.train.channels, split.train.height, split.train.width])

@@ -182,6 +182,17 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// A model for other image sizes than the data: one line and exit 64 — before preprocessing
+    /// discovery runs it on those images (which used to stop at a precondition).
+    func testEvaluateRefusesAModelForOtherImageSizes() throws {
+        let dir = CLITests.fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("BlindspotTrainingTests/Fixtures/pytorch-quantized")
+        let r = try run(["evaluate", dir.appendingPathComponent("cnn6-narrow.int8.npz").path, "--arch", dir.appendingPathComponent("cnn6-narrow.json").path,
+                         "--data", "synthetic"])
+        XCTAssertEqual(r.status, 64, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("expects inputs [3, 24, 24]"), r.stderr)
+    }
+
     func testEvaluateReportsAccuracyAndRejectsABadTrigger() throws {
         let model = CLITests.fixtures.appendingPathComponent("keras/seq_cnn.h5").path
         let r = try run(["evaluate", model, "--data", "synthetic", "--json", "--trigger", "white:3@28,28", "--target", "1"])

@@ -96,15 +96,6 @@ final class SyntheticTests: XCTestCase {
         }
     }
 
-    /// The documented budget: 8,000 images well under a second in release.
-    func testGenerationSpeed() {
-        let t0 = monotonicSeconds()
-        let s = Datasets.synthetic(seed: 11)
-        let seconds = monotonicSeconds() - t0
-        print("synthetic: \(s.train.count + s.test.count) images in \(String(format: "%.3f", seconds)) s")
-        XCTAssertLessThan(seconds, 2)
-    }
-
     // MARK: - Shapes
 
     func testShapeMembership() {
