@@ -21,7 +21,12 @@ import Foundation
 final class IntegerProgram: @unchecked Sendable {
     /// Images per step inside a worker: big enough for the Linear GEMMs, small enough that one
     /// image's activations stay in cache from one layer to the next.
-    static let chunk = 16
+    static let preferredChunk = 16
+    /// A worker's buffers hold every value for `chunk` images; large inputs get fewer images per
+    /// chunk so that they stay under this many bytes (one image at least).
+    static let arenaBudget = 256 << 20
+    /// Images per chunk for this program.
+    private var chunk = IntegerProgram.preferredChunk
 
     enum Storage { case codes(QuantMath.Affine), float }
 
@@ -259,6 +264,8 @@ final class IntegerProgram: @unchecked Sendable {
             caps.append((i, nodes[i].name, model.shapes[i]))
         }
         captures = caps
+        let perImage = values.reduce(0) { $0 + $1.bytes }
+        chunk = max(1, min(IntegerProgram.preferredChunk, IntegerProgram.arenaBudget / max(1, perImage)))
     }
 
     /// Linear weights [rows × (c·h·w)] with columns in CHW order, reordered to HWC.
@@ -314,13 +321,13 @@ final class IntegerProgram: @unchecked Sendable {
         var captured: [String: Tensor] = [:]
         for (_, name, shape) in captures { captured[name] = Tensor(shape: [n] + shape) }
         let workers = max(1, min(Parallel.workers, n))
-        while arenas.count < workers { arenas.append(Arena(values: values, steps: steps, chunk: IntegerProgram.chunk)) }
+        while arenas.count < workers { arenas.append(Arena(values: values, steps: steps, chunk: chunk)) }
         let capturedList = captures.map { ($0.node, captured[$0.name]!) }
         Parallel.forSlices(n) { worker, range in
             let arena = self.arenas[worker]
             var first = range.lowerBound
             while first < range.upperBound {
-                let count = min(IntegerProgram.chunk, range.upperBound - first)
+                let count = min(self.chunk, range.upperBound - first)
                 self.execute(x, first: first, count: count, arena: arena)
                 self.export(self.output, arena: arena, first: first, count: count, into: logits)
                 for (node, t) in capturedList { self.export(self.valueOf[node]!, arena: arena, first: first, count: count, into: t) }
