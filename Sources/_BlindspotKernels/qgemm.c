@@ -53,12 +53,17 @@ BS_INLINE float rescale(int32_t acc, int32_t offset, float mult) {
     return (float)(int32_t)((uint32_t)acc + (uint32_t)offset) * mult;
 }
 
-BS_INLINE uint8_t code_of(float v, const bs_qepilogue *e) {
-    float q = nearbyintf(v / e->out_scale) + (float)e->out_zero_point;
-    const float lo = e->relu ? (float)e->out_zero_point : (float)e->out_qmin;
+// FakeQuantize's rounding (QuantMath.Affine.quantize): clamp(round_half_even(v / scale) + zp, lo, hi),
+// as a float holding an integer. Every pass below that makes codes goes through it.
+BS_INLINE float grid_code(float v, float scale, float zp, float lo, float hi) {
+    float q = nearbyintf(v / scale) + zp;
     q = q < lo ? lo : q;
-    q = q > (float)e->out_qmax ? (float)e->out_qmax : q;
-    return (uint8_t)q;
+    return q > hi ? hi : q;
+}
+
+BS_INLINE uint8_t code_of(float v, const bs_qepilogue *e) {
+    const float lo = e->relu ? (float)e->out_zero_point : (float)e->out_qmin;
+    return (uint8_t)grid_code(v, e->out_scale, (float)e->out_zero_point, lo, (float)e->out_qmax);
 }
 
 BS_INLINE float relu_f(float v) { return 0.f >= v ? 0.f : v; }   // Swift's max(v, 0)
@@ -197,10 +202,7 @@ void bs_q_quantize_chw(const float *x, int c, int h, int w, float scale, int zer
     for (int ch = 0; ch < c; ch++) {
         const float *plane = x + (long)ch * hw;
         for (long i = 0; i < hw; i++) {
-            float q = nearbyintf(plane[i] / scale) + zp;
-            q = q < lo ? lo : q;
-            q = q > hi ? hi : q;
-            out[i * c + ch] = (uint8_t)q;
+            out[i * c + ch] = (uint8_t)grid_code(plane[i], scale, zp, lo, hi);
         }
     }
 }
@@ -208,20 +210,14 @@ void bs_q_quantize_chw(const float *x, int c, int h, int w, float scale, int zer
 void bs_q_quantize(const float *x, long n, float scale, int zero_point, int qmin, int qmax, uint8_t *out) {
     const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
     for (long i = 0; i < n; i++) {
-        float q = nearbyintf(x[i] / scale) + zp;
-        q = q < lo ? lo : q;
-        q = q > hi ? hi : q;
-        out[i] = (uint8_t)q;
+        out[i] = (uint8_t)grid_code(x[i], scale, zp, lo, hi);
     }
 }
 
 void bs_q_fake_quantize(const float *x, long n, float scale, int zero_point, int qmin, int qmax, float *out) {
     const float zp = (float)zero_point, lo = (float)qmin, hi = (float)qmax;
     for (long i = 0; i < n; i++) {
-        float q = nearbyintf(x[i] / scale) + zp;
-        q = q < lo ? lo : q;
-        q = q > hi ? hi : q;
-        out[i] = (q - zp) * scale;   // q − zp is a small integer: exact, as Float(Int32(q) − zp)
+        out[i] = (grid_code(x[i], scale, zp, lo, hi) - zp) * scale;   // q − zp is a small integer: exact, as Float(Int32(q) − zp)
     }
 }
 
@@ -288,10 +284,7 @@ BS_INLINE void add_requant(const void *a, int a_codes, float sa, int za, const v
     for (long i = 0; i < n; i++) {
         float v = operand(a, a_codes, sa, za, i) + operand(b, b_codes, sb, zb, i);
         if (relu) v = relu_f(v);
-        float q = nearbyintf(v / so) + zp;
-        q = q < lo ? lo : q;
-        q = q > hi ? hi : q;
-        out[i] = (uint8_t)q;
+        out[i] = (uint8_t)grid_code(v, so, zp, lo, hi);
     }
 }
 
