@@ -44,11 +44,12 @@ final class IntegerProgram: @unchecked Sendable {
     /// A quantized conv or linear layer with its integer weights and its requantization.
     struct Gemm {
         var weights: [Int8]          // [OUT × K], K in (ky, kx, c) order for convolutions
-        var packed: [Int8]           // the same for the VNNI kernel (empty without VNNI)
+        var packed: [Int8]           // the same packed for the VNNI kernel (empty without VNNI)
         var offset: [Int32], mult: [Float]
         var outChannels: Int, k: Int
         // Convolution geometry (nil for Linear).
-        var conv: (kh: Int, kw: Int, sh: Int, sw: Int, pt: Int, pl: Int, oh: Int, ow: Int)?
+        /// Input padding is the input's zero-point code `pad`.
+        var conv: (kh: Int, kw: Int, sh: Int, sw: Int, pt: Int, pl: Int, oh: Int, ow: Int, pad: UInt8)?
         var relu: Bool
         var outCodes: QuantMath.Affine?   // nil: float output
     }
@@ -156,7 +157,7 @@ final class IntegerProgram: @unchecked Sendable {
                     let (_, oh, ow) = shape(i)
                     g.weights = hwc
                     g.k = conv.inChannels * conv.kernel.h * conv.kernel.w
-                    g.conv = (conv.kernel.h, conv.kernel.w, conv.stride.h, conv.stride.w, conv.padding.top, conv.padding.left, oh, ow)
+                    g.conv = (conv.kernel.h, conv.kernel.w, conv.stride.h, conv.stride.w, conv.padding.top, conv.padding.left, oh, ow, UInt8(clamping: p.zeroPoint))
                 } else {
                     let v = values[src]
                     g.k = v.count
@@ -293,10 +294,9 @@ final class IntegerProgram: @unchecked Sendable {
             var rowBytes = 1, accCount = 1, planeCount = values.map(\.count).max() ?? 1
             for s in steps {
                 switch s {
-                case .gemm(let input, _, let g):
+                case .gemm(_, _, let g):
                     if let c = g.conv { rowBytes = max(rowBytes, c.oh * c.ow * g.k); accCount = max(accCount, c.oh * c.ow * g.outChannels) }
                     else { accCount = max(accCount, chunk * g.outChannels) }
-                    _ = input
                 case .globalAvgPool(let input, _): planeCount = max(planeCount, values[input].h * values[input].w)
                 default: break
                 }
@@ -418,38 +418,33 @@ final class IntegerProgram: @unchecked Sendable {
 
     private func runGemm(_ g: Gemm, input: Int, out: Int, count: Int, arena: Arena) {
         let src = values[input], dst = values[out]
-        g.weights.withUnsafeBufferPointer { w in
-            g.packed.withUnsafeBufferPointer { pk in
-                g.offset.withUnsafeBufferPointer { off in
-                    g.mult.withUnsafeBufferPointer { mult in
-                        let packed = pk.isEmpty ? nil : pk.baseAddress
-                        var e = bs_qepilogue(offset: off.baseAddress, mult: mult.baseAddress, mode: Int32(BS_QOUT_FLOAT), relu: g.relu ? 1 : 0,
-                                             out_scale: 1, out_zero_point: 0, out_qmin: 0, out_qmax: 255, out: nil, ldo: g.outChannels)
-                        if let p = g.outCodes {
-                            (e.mode, e.out_scale, e.out_zero_point, e.out_qmin, e.out_qmax) = (Int32(BS_QOUT_CODES), p.scale, p.zeroPoint, p.qmin, p.qmax)
-                        }
-                        guard let c = g.conv else {
-                            // Linear: one GEMM over the chunk's images.
-                            e.out = arena.buffers[out]
-                            bs_qgemm_fused(Int32(count), Int32(g.outChannels), Int32(g.k), arena.buffers[input].assumingMemoryBound(to: UInt8.self), g.k,
-                                           w.baseAddress, g.k, packed, arena.acc, &e)
-                            return
-                        }
-                        let pad: UInt8
-                        if case .codes(let p) = src.storage { pad = UInt8(clamping: p.zeroPoint) } else { pad = 0 }
-                        let direct = c.kh == 1 && c.kw == 1 && c.sh == 1 && c.sw == 1 && c.pt == 0 && c.pl == 0
-                        for img in 0..<count {
-                            let codes = (arena.buffers[input] + img * src.bytes).assumingMemoryBound(to: UInt8.self)
-                            if !direct {
-                                // Padding is the code z, i.e. real 0, as the reference path pads.
-                                bs_im2row_hwc_u8(codes, Int32(src.c), Int32(src.h), Int32(src.w), Int32(c.kh), Int32(c.kw), Int32(c.sh), Int32(c.sw),
-                                                 Int32(c.pt), Int32(c.pl), Int32(c.oh), Int32(c.ow), pad, arena.rows)
-                            }
-                            e.out = arena.buffers[out] + img * dst.bytes
-                            bs_qgemm_fused(Int32(c.oh * c.ow), Int32(g.outChannels), Int32(g.k), direct ? codes : arena.rows, g.k,
-                                           w.baseAddress, g.k, packed, arena.acc, &e)
-                        }
+        // The epilogue holds pointers to the per-channel requantization; the weights go to the C
+        // call as arrays (`packed` is empty without VNNI, where the kernel that reads it never runs).
+        g.offset.withUnsafeBufferPointer { off in
+            g.mult.withUnsafeBufferPointer { mult in
+                var e = bs_qepilogue(offset: off.baseAddress, mult: mult.baseAddress, mode: Int32(BS_QOUT_FLOAT), relu: g.relu ? 1 : 0,
+                                     out_scale: 1, out_zero_point: 0, out_qmin: 0, out_qmax: 255, out: nil, ldo: g.outChannels)
+                if let p = g.outCodes {
+                    (e.mode, e.out_scale, e.out_zero_point, e.out_qmin, e.out_qmax) = (Int32(BS_QOUT_CODES), p.scale, p.zeroPoint, p.qmin, p.qmax)
+                }
+                guard let c = g.conv else {
+                    // Linear: one GEMM over the chunk's images.
+                    e.out = arena.buffers[out]
+                    bs_qgemm_fused(Int32(count), Int32(g.outChannels), Int32(g.k), arena.buffers[input].assumingMemoryBound(to: UInt8.self), g.k,
+                                   g.weights, g.k, g.packed, arena.acc, &e)
+                    return
+                }
+                let direct = c.kh == 1 && c.kw == 1 && c.sh == 1 && c.sw == 1 && c.pt == 0 && c.pl == 0
+                for img in 0..<count {
+                    let codes = (arena.buffers[input] + img * src.bytes).assumingMemoryBound(to: UInt8.self)
+                    if !direct {
+                        // Padding is the code z, i.e. real 0, as the reference path pads.
+                        bs_im2row_hwc_u8(codes, Int32(src.c), Int32(src.h), Int32(src.w), Int32(c.kh), Int32(c.kw), Int32(c.sh), Int32(c.sw),
+                                         Int32(c.pt), Int32(c.pl), Int32(c.oh), Int32(c.ow), c.pad, arena.rows)
                     }
+                    e.out = arena.buffers[out] + img * dst.bytes
+                    bs_qgemm_fused(Int32(c.oh * c.ow), Int32(g.outChannels), Int32(g.k), direct ? codes : arena.rows, g.k,
+                                   g.weights, g.k, g.packed, arena.acc, &e)
                 }
             }
         }
