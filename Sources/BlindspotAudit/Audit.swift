@@ -95,9 +95,7 @@ public enum Audit {
                            reusing phase: FP32Phase?, progress: ProgressReporter) throws -> (report: AuditReport, fp32: FP32Phase?) {
         let start = monotonicSeconds()
         let test = split.test
-        guard c.model.inputShape == [test.channels, test.height, test.width] else {
-            throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(options.dataName) has [\(test.channels), \(test.height), \(test.width)]")
-        }
+        try CheckpointEvaluation.requireInputShape(c, matches: test, dataName: options.dataName)
         guard c.classCount == test.numClasses else {
             throw BlindspotError.usage("model \(c.path) has \(c.classCount) classes, data set \(options.dataName) has \(test.numClasses)")
         }

@@ -63,6 +63,14 @@ public enum CheckpointEvaluation {
         return out
     }
 
+    /// Stops with one line when the model reads other image shapes than `test` holds (before
+    /// anything runs the model on them).
+    public static func requireInputShape(_ c: Checkpoint, matches test: ImageSet, dataName: String) throws {
+        guard c.model.inputShape == [test.channels, test.height, test.width] else {
+            throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(dataName) has [\(test.channels), \(test.height), \(test.width)]")
+        }
+    }
+
     /// Calibration images for static schemes (min–max ranges), drawn from the training split.
     public static let defaultCalibrationImages = 512
 
@@ -70,9 +78,7 @@ public enum CheckpointEvaluation {
                                 deploy: QuantizationScheme? = nil, calibrationImages: Int = defaultCalibrationImages,
                                 calibrationPercentile: Double? = nil) throws -> EvaluationReport {
         let test = data.test
-        guard c.model.inputShape == [test.channels, test.height, test.width] else {
-            throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(datasetName) has [\(test.channels), \(test.height), \(test.width)]")
-        }
+        try requireInputShape(c, matches: test, dataName: datasetName)
         guard c.classCount == test.numClasses else {
             throw BlindspotError.usage("model \(c.path) has \(c.classCount) classes, data set \(datasetName) has \(test.numClasses)")
         }

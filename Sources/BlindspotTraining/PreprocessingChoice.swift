@@ -175,9 +175,7 @@ extension CheckpointEvaluation {
     public static func resolvePreprocessing(_ c: inout Checkpoint, request: PreprocessingRequest, test: ImageSet,
                                             force: Bool = false) throws -> [String] {
         // Discovery runs the model on `test`: a model for other image sizes must stop here, with one line.
-        guard c.model.inputShape == [test.channels, test.height, test.width] else {
-            throw BlindspotError.usage("model \(c.path) expects inputs \(c.model.inputShape), data set \(test.name) has [\(test.channels), \(test.height), \(test.width)]")
-        }
+        try requireInputShape(c, matches: test, dataName: test.name)
         var warnings: [String] = []
         if !request.isEmpty {
             let p = try request.preprocessing(channels: c.model.inputShape[0])
