@@ -20,13 +20,7 @@ final class IntegerProgramTests: XCTestCase {
     private func model(_ arch: Architecture, seed: UInt64) throws -> Model {
         let m = try arch.build(classes: 10, seed: seed)
         var rng = SeededRNG(seed: seed, stream: "bn")
-        for node in m.nodes {
-            guard let bn = node.layer as? BatchNorm2d else { continue }
-            for c in 0..<bn.channels {
-                bn.runningMean[c] = rng.uniform(-0.3, 0.3); bn.runningVar[c] = rng.uniform(0.5, 2)
-                bn.weight.value[c] = rng.uniform(0.5, 1.5); bn.bias.value[c] = rng.uniform(-0.2, 0.2)
-            }
-        }
+        randomizeBatchNorm(m, rng: &rng)
         return m
     }
 

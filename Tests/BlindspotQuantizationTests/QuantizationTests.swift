@@ -43,6 +43,17 @@ final class QuantMathTests: XCTestCase {
     }
 }
 
+/// Random BatchNorm statistics and affine parameters, so that folding moves weights and biases.
+func randomizeBatchNorm(_ m: Model, rng: inout SeededRNG) {
+    for node in m.nodes {
+        guard let bn = node.layer as? BatchNorm2d else { continue }
+        for c in 0..<bn.channels {
+            bn.runningMean[c] = rng.uniform(-0.3, 0.3); bn.runningVar[c] = rng.uniform(0.5, 2)
+            bn.weight.value[c] = rng.uniform(0.5, 1.5); bn.bias.value[c] = rng.uniform(-0.2, 0.2)
+        }
+    }
+}
+
 final class DeployedModelTests: XCTestCase {
     override func setUp() { Parallel.workers = 2 }
 
@@ -57,13 +68,7 @@ final class DeployedModelTests: XCTestCase {
     func resnet() throws -> Model {
         let m = try Architecture.resnet20.build(classes: 10, seed: 2)
         var rng = SeededRNG(seed: 3)
-        for node in m.nodes {
-            guard let bn = node.layer as? BatchNorm2d else { continue }
-            for c in 0..<bn.channels {
-                bn.runningMean[c] = rng.uniform(-0.3, 0.3); bn.runningVar[c] = rng.uniform(0.5, 2)
-                bn.weight.value[c] = rng.uniform(0.5, 1.5); bn.bias.value[c] = rng.uniform(-0.2, 0.2)
-            }
-        }
+        randomizeBatchNorm(m, rng: &rng)
         return m
     }
 
