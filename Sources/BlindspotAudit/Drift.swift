@@ -17,29 +17,41 @@ enum Drift {
         layer is ReLU || layer is MaxPool2d || layer is AvgPool2d || layer is GlobalAvgPool2d || layer is Add || layer is Linear
     }
 
+    /// Sums of squared differences and of squared FP32 values per node and channel, over the
+    /// images in `Model.inferenceBatchSize` chunks (capturing every node for all images at once
+    /// held ≈ 0.6 GB per precision on resnet20).
     static func measure(fp32: ModelUnderTest, deployed: ModelUnderTest, pixels: Tensor) -> [LayerDrift] {
         let nodes = fp32.model.nodes.filter { comparable($0.layer) }.map(\.name)
-        let (_, a) = fp32.forward(pixels: pixels, capture: nodes)
-        let (_, b) = deployed.forward(pixels: pixels, capture: nodes)
-        var out: [LayerDrift] = []
-        for name in nodes {
-            guard let x = a[name], let y = b[name], x.count == y.count, x.count > 0 else { continue }
-            let n = x.shape[0], c = x.shape.count > 1 ? x.shape[1] : 1
-            let per = x.count / max(n * c, 1)
-            var num = [Double](repeating: 0, count: c), den = [Double](repeating: 0, count: c)
-            for i in 0..<n { for ch in 0..<c {
-                let base = (i * c + ch) * per
-                for j in 0..<per {
-                    let u = Double(x.data[base + j]), v = Double(y.data[base + j])
-                    num[ch] += (v - u) * (v - u); den[ch] += u * u
-                }
-            } }
-            let total = num.reduce(0, +).squareRoot() / max(den.reduce(0, +).squareRoot(), 1e-30)
-            let channels = (0..<c).map { ChannelDrift(channel: $0, relativeL2: num[$0].squareRoot() / max(den[$0].squareRoot(), 1e-30)) }
-                .filter { den[$0.channel] > 0 }
-                .sorted { $0.relativeL2 > $1.relativeL2 }
-            out.append(LayerDrift(node: name, relativeL2: total, topChannels: Array(channels.prefix(topChannels))))
+        var num: [String: [Double]] = [:], den: [String: [Double]] = [:]
+        var skipped = Set<String>()
+        let n = pixels.shape[0], sample = pixels.sampleSize, size = Model.inferenceBatchSize
+        for start in stride(from: 0, to: n, by: size) {
+            let m = min(size, n - start)
+            let chunk = Tensor(shape: [m] + Array(pixels.shape.dropFirst()))
+            chunk.data.update(from: pixels.data + start * sample, count: m * sample)
+            let (_, a) = fp32.forward(pixels: chunk, capture: nodes)
+            let (_, b) = deployed.forward(pixels: chunk, capture: nodes)
+            for name in nodes where !skipped.contains(name) {
+                guard let x = a[name], let y = b[name], x.count == y.count, x.count > 0 else { skipped.insert(name); continue }
+                let c = x.shape.count > 1 ? x.shape[1] : 1, per = x.count / max(m * c, 1)
+                var nu = num[name] ?? [Double](repeating: 0, count: c), de = den[name] ?? [Double](repeating: 0, count: c)
+                for i in 0..<m { for ch in 0..<c {
+                    let base = (i * c + ch) * per
+                    for j in 0..<per {
+                        let u = Double(x.data[base + j]), v = Double(y.data[base + j])
+                        nu[ch] += (v - u) * (v - u); de[ch] += u * u
+                    }
+                } }
+                num[name] = nu; den[name] = de
+            }
         }
-        return out
+        return nodes.compactMap { name -> LayerDrift? in
+            guard !skipped.contains(name), let nu = num[name], let de = den[name] else { return nil }
+            let total = nu.reduce(0, +).squareRoot() / max(de.reduce(0, +).squareRoot(), 1e-30)
+            let channels = nu.indices.map { ChannelDrift(channel: $0, relativeL2: nu[$0].squareRoot() / max(de[$0].squareRoot(), 1e-30)) }
+                .filter { de[$0.channel] > 0 }
+                .sorted { $0.relativeL2 > $1.relativeL2 }
+            return LayerDrift(node: name, relativeL2: total, topChannels: Array(channels.prefix(topChannels)))
+        }
     }
 }

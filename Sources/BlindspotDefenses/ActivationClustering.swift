@@ -58,7 +58,7 @@ public struct ActivationClustering: Defense {
     public var batchSize: Int
 
     public init(reduction: Reduction = .whitenedPCA, kMeansInitializations: Int = LinearAlgebra.kMeansInitializations,
-                batchSize: Int = 256) {
+                batchSize: Int = Model.inferenceBatchSize) {
         self.reduction = reduction; self.kMeansInitializations = kMeansInitializations; self.batchSize = batchSize
     }
 

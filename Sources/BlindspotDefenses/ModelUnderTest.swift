@@ -98,7 +98,7 @@ public final class ModelUnderTest: @unchecked Sendable {
     }
 
     /// Predicted labels of pixel-space images.
-    public func predictions(pixels: Tensor, batchSize: Int = 256) -> [Int32] {
+    public func predictions(pixels: Tensor, batchSize: Int = Model.inferenceBatchSize) -> [Int32] {
         SoftmaxCrossEntropy.predictions(logits(pixels: pixels, batchSize: batchSize))
     }
 
@@ -161,7 +161,7 @@ public final class ModelUnderTest: @unchecked Sendable {
     public func surrogateAgreement(pixels: Tensor) -> Double {
         guard let d = deployed else { return 1 }
         // In batches: one 1,000-image batch grew the models' workspaces to ≈ 1.5 GB for good.
-        return d.agreement(on: Self.batches(normalized(pixels), size: 256).map(\.batch)).top1
+        return d.agreement(on: Self.batches(normalized(pixels), size: Model.inferenceBatchSize).map(\.batch)).top1
     }
 
     /// Minimum surrogate/integer agreement for gradient-based defenses at deployed precision.

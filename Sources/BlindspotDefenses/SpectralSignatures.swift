@@ -54,7 +54,7 @@ public struct SpectralSignatures: Defense {
     /// Images per forward pass.
     public var batchSize: Int
 
-    public init(representation: Representation = .lastConvStage, epsilon: Double = SpectralSignatures.poisonBound, batchSize: Int = 256) {
+    public init(representation: Representation = .lastConvStage, epsilon: Double = SpectralSignatures.poisonBound, batchSize: Int = Model.inferenceBatchSize) {
         self.representation = representation; self.epsilon = epsilon; self.batchSize = batchSize
     }
 

@@ -97,12 +97,12 @@ public final class Trainer {
 
 /// Clean accuracy and predictions of a model on an image set (inference mode).
 public enum Evaluation {
-    public static func predictions(_ model: Model, on set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Int32] {
+    public static func predictions(_ model: Model, on set: ImageSet, normalization: Normalization, batchSize: Int = Model.inferenceBatchSize) -> [Int32] {
         predictions(using: { model.forward($0, mode: .inference) }, on: set, normalization: normalization, batchSize: batchSize)
     }
 
     /// Predictions of any forward function (FP32 model, a deployed model's integer path).
-    public static func predictions(using forward: (Tensor) -> Tensor, on set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Int32] {
+    public static func predictions(using forward: (Tensor) -> Tensor, on set: ImageSet, normalization: Normalization, batchSize: Int = Model.inferenceBatchSize) -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(set.count)
         for batch in batches(set, normalization: normalization, batchSize: batchSize) {
@@ -112,7 +112,7 @@ public enum Evaluation {
     }
 
     /// The set as normalised NCHW batches, in order, without augmentation.
-    public static func batches(_ set: ImageSet, normalization: Normalization, batchSize: Int = 256) -> [Tensor] {
+    public static func batches(_ set: ImageSet, normalization: Normalization, batchSize: Int = Model.inferenceBatchSize) -> [Tensor] {
         var out: [Tensor] = []
         var labels: [Int32] = []
         var rng = SeededRNG(seed: 0)
