@@ -210,10 +210,24 @@ public struct Overall: Codable, Sendable {
             return Overall(kind: .blindspot, target: b.fp32.target ?? b.deployed.target, line: line + (others > 0 ? " (and \(others) more)" : ""), exitCode: 4)
         }
         let consistent = cs.filter { $0.outcome == .consistent && $0.fp32.status == .detected }
-        if let d = consistent.first {
-            let names = consistent.map(\.defense.displayName).joined(separator: ", ")
-            return Overall(kind: .backdoor, target: d.fp32.target,
-                           line: "BACKDOOR: \(names) flag\(consistent.count == 1 ? "s" : "") class \(d.fp32.target.map(String.init) ?? "?") at FP32 and at \(scheme)", exitCode: 3)
+        if !consistent.isEmpty {
+            // Defenses may agree across precisions yet name different classes: one clause per
+            // class, the class most defenses name first (ties: report order), and that is the target.
+            var targets: [Int?] = [], names: [Int?: [String]] = [:]
+            for c in consistent {
+                if names[c.fp32.target] == nil { targets.append(c.fp32.target) }
+                names[c.fp32.target, default: []].append(c.defense.displayName)
+            }
+            let ranked = targets.enumerated().sorted { (a, b) in
+                let (na, nb) = (names[a.element]!.count, names[b.element]!.count)
+                return na != nb ? na > nb : a.offset < b.offset
+            }.map(\.element)
+            let clauses = ranked.map { t in
+                let n = names[t]!
+                return "\(n.joined(separator: ", ")) flag\(n.count == 1 ? "s" : "") class \(t.map(String.init) ?? "?")"
+            }
+            return Overall(kind: .backdoor, target: ranked[0],
+                           line: "BACKDOOR: \(clauses.joined(separator: "; ")) at FP32 and at \(scheme)", exitCode: 3)
         }
         let evaluated = cs.filter { $0.outcome != .inconclusive }
         if evaluated.isEmpty {

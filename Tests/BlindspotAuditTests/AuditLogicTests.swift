@@ -31,6 +31,11 @@ final class AuditLogicTests: XCTestCase {
         XCTAssertEqual(backdoor.kind, .backdoor)
         XCTAssertEqual(backdoor.exitCode, 3)
         XCTAssertEqual(backdoor.target, 0)
+        // Defenses that agree across precisions but name different classes are not lumped together.
+        let mixed = Overall.decide([comparison(.nc, det1, det1), comparison(.ac, det0, det0), comparison(.ss, det1, det1)], scheme: "int8")
+        XCTAssertEqual(mixed.line, "BACKDOOR: Neural Cleanse, Spectral Signatures flag class 1; Activation Clustering flags class 0 at FP32 and at int8")
+        XCTAssertEqual(mixed.target, 1)
+        XCTAssertEqual(mixed.exitCode, 3)
         let clean = Overall.decide([comparison(.nc, not, not), comparison(.strip, ne, ne)], scheme: "int4")
         XCTAssertEqual(clean.kind, .noBackdoor)
         XCTAssertEqual(clean.exitCode, 0)
