@@ -20,12 +20,6 @@ public struct Padding: Sendable, Equatable, Codable {
 /// [OC × K]·[K × band] writes straight into the NCHW output (leading dimension OH·OW), so there
 /// is no scatter or gather. The weight gradient is summed per worker and reduced in worker order
 /// (deterministic for a given worker count).
-///
-/// Small output planes (the 6×6 and 4×4 stages of cnn6, resnet20's 8×8) would make that GEMM a
-/// few dozen columns wide, so OpenBLAS would re-pack the whole weight matrix for very little
-/// work. There, images go in fixed groups (`groupImages`, from the geometry alone, so results do
-/// not depend on the thread count): the group's columns sit side by side, one GEMM serves them
-/// all, and the output is scattered to NCHW (gradients gathered) by plane-sized copies.
 public final class Conv2d: Layer, @unchecked Sendable {
     public let kind = "conv2d"
     public let inChannels: Int, outChannels: Int
@@ -40,10 +34,6 @@ public final class Conv2d: Layer, @unchecked Sendable {
     /// Floats of im2col columns per band (384 KB): leaves most of a 1–2 MB L2 for OpenBLAS's
     /// packed panels.
     static let bandBudget = 96 * 1024
-    /// Columns a grouped GEMM aims for: wide enough that packing the weights is amortised.
-    static let groupColumns = 256
-    /// Floats of im2col columns per image group (1.5 MB), the bound on `groupImages`.
-    static let groupBudget = 4 * bandBudget
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .zero, bias: Bool = true) {
         self.inChannels = inChannels
@@ -72,13 +62,8 @@ public final class Conv2d: Layer, @unchecked Sendable {
 
     private struct Geometry {
         let n: Int, c: Int, h: Int, w: Int, oc: Int, oh: Int, ow: Int, k: Int, bandRows: Int
-        /// Images per GEMM (1: image by image, in bands of `bandRows`).
-        let groupImages: Int
         var hw: Int { oh * ow }
         var bandColumns: Int { bandRows * ow }
-        var groups: Int { (n + groupImages - 1) / groupImages }
-        /// The images of group `i`.
-        func group(_ i: Int) -> Range<Int> { (i * groupImages)..<min((i + 1) * groupImages, n) }
     }
 
     private func geometry(_ x: Tensor) -> Geometry {
@@ -86,20 +71,14 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let (oh, ow) = outputSize(h, w)
         let k = c * kernel.h * kernel.w
         let rows = max(1, min(oh, Conv2d.bandBudget / max(k * ow, 1)))
-        var group = 1
-        if rows == oh, oh * ow < Conv2d.groupColumns {
-            let wanted = (Conv2d.groupColumns + oh * ow - 1) / (oh * ow)
-            group = max(1, min(wanted, Conv2d.groupBudget / max(k * oh * ow, 1), n))
-        }
-        return Geometry(n: n, c: c, h: h, w: w, oc: outChannels, oh: oh, ow: ow, k: k, bandRows: rows, groupImages: group)
+        return Geometry(n: n, c: c, h: h, w: w, oc: outChannels, oh: oh, ow: ow, k: k, bandRows: rows)
     }
 
-    /// Columns of output rows `rows` of one image, rows of the column matrix `ld` apart.
     @inline(__always)
-    private func im2col(_ image: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, col: UnsafeMutablePointer<Float>, ld: Int? = nil) {
+    private func im2col(_ image: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, col: UnsafeMutablePointer<Float>) {
         bs_im2col(image, Int32(g.c), Int32(g.h), Int32(g.w), Int32(kernel.h), Int32(kernel.w), Int32(stride.h), Int32(stride.w),
                   Int32(padding.top), Int32(padding.left), Int32(g.oh), Int32(g.ow), Int32(rows.lowerBound), Int32(rows.upperBound),
-                  col, Int32(ld ?? rows.count * g.ow))
+                  col, Int32(rows.count * g.ow))
     }
 
     public func forward(_ inputs: [Tensor], mode: ForwardMode) -> Tensor {
@@ -107,29 +86,6 @@ public final class Conv2d: Layer, @unchecked Sendable {
         let g = geometry(x)
         output.resize([g.n, g.oc, g.oh, g.ow])
         let y = output, w = weight.value, b = bias?.value
-        if g.groupImages > 1 {
-            Parallel.forSlices(g.groups) { worker, groups in
-                let most = g.groupImages * g.hw
-                let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * most)
-                let tmp = Workspace.shared.buffer(worker: worker, slot: 1, count: g.oc * most)
-                let xp = x.data, yp = y.data, wp = w.data, bp = b?.data
-                for gi in groups {
-                    let images = g.group(gi), ld = images.count * g.hw
-                    for (i, n) in images.enumerated() {
-                        self.im2col(xp + n * g.c * g.h * g.w, g, rows: 0..<g.oh, col: col + i * g.hw, ld: ld)
-                    }
-                    // tmp [OC × images·HW] = W [OC × K] · col [K × images·HW], then plane by plane to NCHW.
-                    bs_sgemm(0, 0, Int32(g.oc), Int32(ld), Int32(g.k), 1, wp, Int32(g.k), col, Int32(ld), 0, tmp, Int32(ld))
-                    for (i, n) in images.enumerated() {
-                        for o in 0..<g.oc {
-                            let src = tmp + o * ld + i * g.hw, dst = yp + (n * g.oc + o) * g.hw
-                            if let bp { let bv = bp[o]; for q in 0..<g.hw { dst[q] = src[q] + bv } } else { dst.update(from: src, count: g.hw) }
-                        }
-                    }
-                }
-            }
-            return output
-        }
         Parallel.forSlices(g.n) { worker, range in
             let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
             let xp = x.data, yp = y.data, wp = w.data, bp = b?.data
@@ -163,79 +119,36 @@ public final class Conv2d: Layer, @unchecked Sendable {
         guard needDX || parameterGradients else { return [nil] }
         if needDX { gradInput.resize(x.shape) }
         let dx = gradInput, w = weight.value, hasBias = bias != nil
-        let grouped = g.groupImages > 1
-        let workers = min(Parallel.workers, grouped ? g.groups : g.n)
-        if grouped {
-            Parallel.forSlices(g.groups) { worker, groups in
-                let most = g.groupImages * g.hw
-                let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * most)
-                let tmp = Workspace.shared.buffer(worker: worker, slot: 1, count: g.oc * most)
-                let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
-                let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
-                if parameterGradients {
-                    dw.update(repeating: 0, count: g.oc * g.k)
-                    db.update(repeating: 0, count: g.oc)
-                }
-                let xp = x.data, dyp = dy.data, wp = w.data
-                for gi in groups {
-                    let images = g.group(gi), ld = images.count * g.hw
-                    // Gather dY [OC × images·HW].
-                    for (i, n) in images.enumerated() {
-                        let gout = dyp + n * g.oc * g.hw
-                        if hasBias && parameterGradients { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
-                        for o in 0..<g.oc { (tmp + o * ld + i * g.hw).update(from: gout + o * g.hw, count: g.hw) }
-                    }
+        let workers = min(Parallel.workers, g.n)
+        Parallel.forSlices(g.n) { worker, range in
+            let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
+            let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
+            let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
+            if parameterGradients {
+                dw.update(repeating: 0, count: g.oc * g.k)
+                db.update(repeating: 0, count: g.oc)
+            }
+            let xp = x.data, dyp = dy.data, wp = w.data
+            for n in range {
+                let image = xp + n * g.c * g.h * g.w, gout = dyp + n * g.oc * g.hw
+                if hasBias && parameterGradients { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
+                let dimage = dx.data + n * g.c * g.h * g.w
+                if needDX { dimage.update(repeating: 0, count: g.c * g.h * g.w) }
+                for oy0 in Swift.stride(from: 0, to: g.oh, by: g.bandRows) {
+                    let rows = oy0..<min(oy0 + g.bandRows, g.oh), cols = rows.count * g.ow
+                    let dyBand = gout + oy0 * g.ow
                     if parameterGradients {
-                        for (i, n) in images.enumerated() {
-                            self.im2col(xp + n * g.c * g.h * g.w, g, rows: 0..<g.oh, col: col + i * g.hw, ld: ld)
-                        }
-                        // dWᵀ [K × OC] += col [K × images·HW] · dYᵀ.
-                        bs_sgemm(0, 1, Int32(g.k), Int32(g.oc), Int32(ld), 1, col, Int32(ld), tmp, Int32(ld), 1, dw, Int32(g.oc))
+                        self.im2col(image, g, rows: rows, col: col)
+                        // dWᵀ [K × OC] += col [K × cols] · dY[:, band]ᵀ [cols × OC]. The transposed
+                        // product runs 1.2–1.4× faster in OpenBLAS when OC is small (tall, not wide).
+                        bs_sgemm(0, 1, Int32(g.k), Int32(g.oc), Int32(cols), 1, col, Int32(cols), dyBand, Int32(g.hw), 1, dw, Int32(g.oc))
                     }
                     if needDX {
-                        // dcol [K × images·HW] = Wᵀ · dY, folded back into each image.
-                        bs_sgemm(1, 0, Int32(g.k), Int32(ld), Int32(g.oc), 1, wp, Int32(g.k), tmp, Int32(ld), 0, col, Int32(ld))
-                        for (i, n) in images.enumerated() {
-                            let dimage = dx.data + n * g.c * g.h * g.w
-                            dimage.update(repeating: 0, count: g.c * g.h * g.w)
-                            bs_col2im(col + i * g.hw, Int32(ld), Int32(g.c), Int32(g.h), Int32(g.w), Int32(self.kernel.h), Int32(self.kernel.w),
-                                      Int32(self.stride.h), Int32(self.stride.w), Int32(self.padding.top), Int32(self.padding.left),
-                                      Int32(g.oh), Int32(g.ow), 0, Int32(g.oh), dimage)
-                        }
-                    }
-                }
-            }
-        } else {
-            Parallel.forSlices(g.n) { worker, range in
-                let col = Workspace.shared.buffer(worker: worker, slot: 0, count: g.k * g.bandColumns)
-                let dw = Workspace.shared.buffer(worker: worker, slot: 2, count: g.oc * g.k)
-                let db = Workspace.shared.buffer(worker: worker, slot: 3, count: g.oc)
-                if parameterGradients {
-                    dw.update(repeating: 0, count: g.oc * g.k)
-                    db.update(repeating: 0, count: g.oc)
-                }
-                let xp = x.data, dyp = dy.data, wp = w.data
-                for n in range {
-                    let image = xp + n * g.c * g.h * g.w, gout = dyp + n * g.oc * g.hw
-                    if hasBias && parameterGradients { for o in 0..<g.oc { db[o] += bs_sum(gout + o * g.hw, g.hw) } }
-                    let dimage = dx.data + n * g.c * g.h * g.w
-                    if needDX { dimage.update(repeating: 0, count: g.c * g.h * g.w) }
-                    for oy0 in Swift.stride(from: 0, to: g.oh, by: g.bandRows) {
-                        let rows = oy0..<min(oy0 + g.bandRows, g.oh), cols = rows.count * g.ow
-                        let dyBand = gout + oy0 * g.ow
-                        if parameterGradients {
-                            self.im2col(image, g, rows: rows, col: col)
-                            // dWᵀ [K × OC] += col [K × cols] · dY[:, band]ᵀ [cols × OC]. The transposed
-                            // product runs 1.2–1.4× faster in OpenBLAS when OC is small (tall, not wide).
-                            bs_sgemm(0, 1, Int32(g.k), Int32(g.oc), Int32(cols), 1, col, Int32(cols), dyBand, Int32(g.hw), 1, dw, Int32(g.oc))
-                        }
-                        if needDX {
-                            // dcol [K × cols] = Wᵀ [K × OC] · dY[:, band], folded back into the image.
-                            bs_sgemm(1, 0, Int32(g.k), Int32(cols), Int32(g.oc), 1, wp, Int32(g.k), dyBand, Int32(g.hw), 0, col, Int32(cols))
-                            bs_col2im(col, Int32(cols), Int32(g.c), Int32(g.h), Int32(g.w), Int32(self.kernel.h), Int32(self.kernel.w),
-                                      Int32(self.stride.h), Int32(self.stride.w), Int32(self.padding.top), Int32(self.padding.left),
-                                      Int32(g.oh), Int32(g.ow), Int32(rows.lowerBound), Int32(rows.upperBound), dimage)
-                        }
+                        // dcol [K × cols] = Wᵀ [K × OC] · dY[:, band], folded back into the image.
+                        bs_sgemm(1, 0, Int32(g.k), Int32(cols), Int32(g.oc), 1, wp, Int32(g.k), dyBand, Int32(g.hw), 0, col, Int32(cols))
+                        bs_col2im(col, Int32(cols), Int32(g.c), Int32(g.h), Int32(g.w), Int32(self.kernel.h), Int32(self.kernel.w),
+                                  Int32(self.stride.h), Int32(self.stride.w), Int32(self.padding.top), Int32(self.padding.left),
+                                  Int32(g.oh), Int32(g.ow), Int32(rows.lowerBound), Int32(rows.upperBound), dimage)
                     }
                 }
             }

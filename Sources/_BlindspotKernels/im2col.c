@@ -43,7 +43,7 @@ static void im2col_same_stride1(const float *img, int c, int h, int w, int kh, i
 void bs_im2col(const float *img, int c, int h, int w, int kh, int kw, int sh, int sw, int pad_top,
                int pad_left, int oh, int ow, int oy0, int oy1, float *col, int ldcol) {
     (void)oh;
-    if (sh == 1 && sw == 1 && ow == w && ldcol >= (oy1 - oy0) * ow) {
+    if (sh == 1 && sw == 1 && ow == w && ldcol == (oy1 - oy0) * ow) {
         im2col_same_stride1(img, c, h, w, kh, kw, pad_top, pad_left, oy0, oy1, col, ldcol);
         return;
     }

@@ -51,8 +51,7 @@ void bs_sgemm_naive(int trans_a, int trans_b, int m, int n, int k, float alpha,
 // top/left amounts matter here, the output size already accounts for bottom/right.
 // ---------------------------------------------------------------------------------------------
 /// Output rows oy0 ≤ oy < oy1 only ("bands", so a band's columns stay in cache for the GEMM):
-/// column (oy − oy0)·OW + ox. Rows are `ldcol` apart, so several images' columns can sit side
-/// by side in one matrix (ldcol ≥ (oy1 − oy0)·OW).
+/// column (oy − oy0)·OW + ox.
 void bs_im2col(const float *img, int c, int h, int w, int kh, int kw, int sh, int sw,
                int pad_top, int pad_left, int oh, int ow, int oy0, int oy1, float *col, int ldcol);
 /// Adds the band's columns back into the image gradient (img must be zeroed by the caller).
